@@ -1,0 +1,153 @@
+import { CredfwdError } from './errors.ts';
+import type { AwsCredentials } from './credentials.ts';
+import type { DeliveryMode } from './protocol.ts';
+
+/** A process environment as Node hands it out. */
+export type Env = Record<string, string | undefined>;
+
+const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const SECRET_LOOKING = /SECRET|TOKEN|PASSWORD|KEY|CREDENTIAL/i;
+
+/** Variables that carry static credentials; env delivery sets them, every other mode removes them. */
+export const STATIC_CREDENTIAL_VARS = [
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
+  'AWS_SECURITY_TOKEN',
+  'AWS_CREDENTIAL_EXPIRATION',
+] as const;
+
+/**
+ * Variables that would make an SDK pick another identity over forwarded
+ * credentials (the JS SDK even skips env credentials when AWS_PROFILE is set).
+ */
+export const OVERRIDING_IDENTITY_VARS = [
+  'AWS_PROFILE',
+  'AWS_DEFAULT_PROFILE',
+  'AWS_ROLE_ARN',
+  'AWS_WEB_IDENTITY_TOKEN_FILE',
+  'AWS_ROLE_SESSION_NAME',
+  'AWS_CONTAINER_CREDENTIALS_FULL_URI',
+  'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI',
+  'AWS_CONTAINER_AUTHORIZATION_TOKEN',
+  'AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE',
+] as const;
+
+export const ENDPOINT_VARS = ['AWS_CONTAINER_CREDENTIALS_FULL_URI', 'AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE', 'AWS_EC2_METADATA_DISABLED'] as const;
+export const REGION_VARS = ['AWS_REGION', 'AWS_DEFAULT_REGION'] as const;
+
+/** Prefix of credfwd's own variables (join string, agent id); never passed to workloads. */
+export const CREDFWD_VAR_PREFIX = 'CREDFWD_';
+
+/** True for names whose values must never be logged. */
+export function isSecretLookingName(name: string): boolean {
+  return SECRET_LOOKING.test(name);
+}
+
+/** Names `environ` may not set in a mode, because credfwd owns them there. */
+export function reservedNames(mode: DeliveryMode): ReadonlySet<string> {
+  switch (mode) {
+    case 'env':
+      return new Set<string>([...STATIC_CREDENTIAL_VARS, ...OVERRIDING_IDENTITY_VARS]);
+    case 'endpoint':
+      return new Set<string>([...STATIC_CREDENTIAL_VARS, ...OVERRIDING_IDENTITY_VARS, ...ENDPOINT_VARS]);
+    case 'none':
+      return new Set<string>();
+  }
+}
+
+/**
+ * Checks custom variables for a mode: names must be shell-safe, and in a
+ * forwarding mode none may override the forwarded credentials.
+ */
+export function validateEnviron(environ: Record<string, string>, mode: DeliveryMode): void {
+  const reserved = reservedNames(mode);
+  for (const [name, value] of Object.entries(environ)) {
+    if (!NAME.test(name)) {
+      throw new CredfwdError('ENV_NAME_INVALID', `environ name ${JSON.stringify(name.slice(0, 64))} is not a valid variable name`, 'names must match [A-Za-z_][A-Za-z0-9_]*');
+    }
+    if (name.startsWith(CREDFWD_VAR_PREFIX)) {
+      throw new CredfwdError('ENV_CONFLICT', `environ name ${name} is reserved for credfwd itself`, `choose a name that does not start with ${CREDFWD_VAR_PREFIX}`);
+    }
+    if (reserved.has(name)) {
+      throw new CredfwdError(
+        'ENV_CONFLICT',
+        `environ sets ${name}, which would override the forwarded credentials`,
+        'drop it from environ, or launch with credentials none to use the worker\'s own identity',
+      );
+    }
+    if (typeof value !== 'string' || value.includes('\0')) {
+      throw new CredfwdError('CONFIG_INVALID', `environ value of ${name} must be a string without NUL bytes`, 'pass environ as { NAME: "value" }');
+    }
+  }
+}
+
+/** Environ with secret-looking values masked, safe to log. */
+export function redactEnviron(environ: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(environ).map(([k, v]) => [k, isSecretLookingName(k) ? '[redacted]' : v]));
+}
+
+/**
+ * The environment local agents start with: the launcher's, minus every AWS_*
+ * variable (else null mode would quietly use the launcher's identity) and
+ * credfwd's own secrets. PATH, HOME and the locale stay so workloads find tools.
+ */
+export function cleanLauncherEnv(env: Env): Record<string, string> {
+  const clean: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (value === undefined || name.startsWith('AWS_') || name.startsWith(CREDFWD_VAR_PREFIX)) continue;
+    clean[name] = value;
+  }
+  return clean;
+}
+
+/** Where the endpoint delivery serves credentials. */
+export interface EndpointInfo {
+  url: string;
+  tokenFile: string;
+}
+
+export interface WorkloadEnvInput {
+  /** The agent's own environment (the worker's platform identity lives here). */
+  base: Env;
+  mode: DeliveryMode;
+  environ: Record<string, string>;
+  region: string | null;
+  /** Required in env mode. */
+  credentials?: { value: AwsCredentials; expiresAt: Date };
+  /** Required in endpoint mode. */
+  endpoint?: EndpointInfo;
+}
+
+/** Builds a workload's environment exactly as the delivery table of DESIGN.md says. */
+export function buildWorkloadEnv(input: WorkloadEnvInput): Record<string, string> {
+  const removed = new Set<string>(
+    input.mode === 'none' ? STATIC_CREDENTIAL_VARS : [...STATIC_CREDENTIAL_VARS, ...OVERRIDING_IDENTITY_VARS, ...ENDPOINT_VARS],
+  );
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(input.base)) {
+    if (value === undefined || removed.has(name) || name.startsWith(CREDFWD_VAR_PREFIX)) continue;
+    env[name] = value;
+  }
+  if (input.region) {
+    for (const name of REGION_VARS) if (input.environ[name] === undefined) env[name] = input.region;
+  }
+  Object.assign(env, input.environ);
+  if (input.mode === 'env') {
+    if (!input.credentials) throw new Error('env delivery needs credentials');
+    const { value, expiresAt } = input.credentials;
+    env.AWS_ACCESS_KEY_ID = value.accessKeyId;
+    env.AWS_SECRET_ACCESS_KEY = value.secretAccessKey;
+    if (value.sessionToken) {
+      env.AWS_SESSION_TOKEN = value.sessionToken;
+      env.AWS_SECURITY_TOKEN = value.sessionToken;
+    }
+    env.AWS_CREDENTIAL_EXPIRATION = expiresAt.toISOString();
+  } else if (input.mode === 'endpoint') {
+    if (!input.endpoint) throw new Error('endpoint delivery needs an endpoint');
+    env.AWS_CONTAINER_CREDENTIALS_FULL_URI = input.endpoint.url;
+    env.AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE = input.endpoint.tokenFile;
+    env.AWS_EC2_METADATA_DISABLED = 'true';
+  }
+  return env;
+}

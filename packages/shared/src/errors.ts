@@ -1,0 +1,47 @@
+/** Every failure credfwd reports has one of these stable codes. */
+export type ErrorCode =
+  | 'LAUNCHER_NO_CREDENTIALS'
+  | 'STS_ACCESS_DENIED'
+  | 'STS_EXPIRED_TOKEN'
+  | 'STS_INVALID_TOKEN'
+  | 'STS_THROTTLED'
+  | 'STS_REGION_DISABLED'
+  | 'STS_FAILED'
+  | 'CONFIG_INVALID'
+  | 'USAGE'
+  | 'ENV_NAME_INVALID'
+  | 'ENV_CONFLICT'
+  | 'ENV_FILE_INVALID'
+  | 'JOIN_STRING_INVALID'
+  | 'AGENT_AUTH_FAILED'
+  | 'AGENT_PIN_MISMATCH'
+  | 'AGENT_UNREACHABLE'
+  | 'AGENT_START_FAILED'
+  | 'PROTOCOL_MISMATCH'
+  | 'PROTOCOL_VIOLATION'
+  | 'CLUSTER_NOT_FOUND'
+  | 'CLUSTER_REVOKED'
+  | 'CLUSTER_CLOSED'
+  | 'REDIS_UNAVAILABLE'
+  | 'DEMO_PREREQUISITE_MISSING';
+
+/**
+ * The one error type credfwd throws on purpose. `message` says what went
+ * wrong, `hint` what the user can do about it; neither ever holds a secret.
+ */
+export class CredfwdError extends Error {
+  readonly code: ErrorCode;
+  readonly hint: string;
+
+  constructor(code: ErrorCode, message: string, hint: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'CredfwdError';
+    this.code = code;
+    this.hint = hint;
+  }
+}
+
+/** True for errors credfwd raised itself (as opposed to bugs and library failures). */
+export function isCredfwdError(err: unknown): err is CredfwdError {
+  return err instanceof CredfwdError;
+}

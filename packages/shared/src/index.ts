@@ -1,0 +1,30 @@
+export { CredfwdError, isCredfwdError, type ErrorCode } from './errors.ts';
+export * from './protocol.ts';
+export { createJoinToken, formatJoinString, parseJoinString, type JoinInfo } from './join-string.ts';
+export {
+  computeProof,
+  createExchangeKeyPair,
+  createNonce,
+  deriveSessionKey,
+  verifyProof,
+  type ExchangeKeyPair,
+  type HandshakeTranscript,
+} from './handshake.ts';
+export { openJson, sealJson } from './seal.ts';
+export { awsCredentialsSchema, maskAccessKeyId, type AwsCredentials } from './credentials.ts';
+export {
+  buildWorkloadEnv,
+  cleanLauncherEnv,
+  isSecretLookingName,
+  redactEnviron,
+  reservedNames,
+  validateEnviron,
+  CREDFWD_VAR_PREFIX,
+  OVERRIDING_IDENTITY_VARS,
+  STATIC_CREDENTIAL_VARS,
+  type Env,
+  type EndpointInfo,
+  type WorkloadEnvInput,
+} from './environment.ts';
+export { createLogger, type Logger, type LoggerOptions } from './logger.ts';
+export { parseDuration } from './duration.ts';

@@ -1,0 +1,140 @@
+import { z } from 'zod';
+import { CredfwdError } from './errors.ts';
+
+/** Wire protocol version; a peer speaking another one is closed with 4409. */
+export const PROTOCOL_VERSION = 1;
+
+/**
+ * Largest frame either side accepts. Output chunks are capped at 32 KiB and
+ * everything else is small, so anything near this is hostile.
+ */
+export const MAX_PAYLOAD_BYTES = 256 * 1024;
+
+/** Largest stdout/stderr chunk one `output` frame carries. */
+export const MAX_OUTPUT_CHUNK_BYTES = 32 * 1024;
+
+/** Time an agent has to complete the handshake before it is closed with 4408. */
+export const HANDSHAKE_TIMEOUT_MS = 5_000;
+
+/** Default heartbeat period; a peer silent for two periods is gone. */
+export const HEARTBEAT_INTERVAL_MS = 15_000;
+
+export const CloseCode = {
+  normal: 1000,
+  badFrame: 4400,
+  authFailed: 4401,
+  clusterRevoked: 4403,
+  handshakeTimeout: 4408,
+  versionMismatch: 4409,
+} as const;
+export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
+
+const id = z.string().min(1).max(128).regex(/^[A-Za-z0-9._-]+$/);
+const b64url = z.string().min(1).max(4096).regex(/^[A-Za-z0-9_-]+$/);
+const jwe = z.string().min(1).max(MAX_PAYLOAD_BYTES).regex(/^[A-Za-z0-9_.-]+$/);
+
+export const deliveryModeSchema = z.enum(['env', 'endpoint', 'none']);
+/** How an agent hands credentials to workloads; `none` is credentials=null. */
+export type DeliveryMode = z.infer<typeof deliveryModeSchema>;
+
+export const helloSchema = z.strictObject({
+  type: z.literal('hello'),
+  v: z.number().int(),
+  clusterId: id,
+  agentId: id,
+  publicKey: b64url,
+});
+export const proofSchema = z.strictObject({ type: z.literal('proof'), mac: b64url });
+export const ackSchema = z.strictObject({ type: z.literal('ack'), seq: z.number().int().nonnegative() });
+export const outputSchema = z.strictObject({
+  type: z.literal('output'),
+  taskId: id,
+  stream: z.enum(['stdout', 'stderr']),
+  chunk: z.string().max(MAX_OUTPUT_CHUNK_BYTES * 2),
+});
+export const exitSchema = z.strictObject({
+  type: z.literal('exit'),
+  taskId: id,
+  code: z.number().int().nullable(),
+  signal: z.string().max(32).nullable(),
+});
+
+export const challengeSchema = z.strictObject({ type: z.literal('challenge'), nonce: b64url, publicKey: b64url });
+export const welcomeSchema = z.strictObject({
+  type: z.literal('welcome'),
+  delivery: deliveryModeSchema,
+  region: z.string().max(64).nullable(),
+  /** The cluster's environ, sealed like credentials: values may be secrets. */
+  environ: jwe,
+});
+export const credentialsSchema = z.strictObject({
+  type: z.literal('credentials'),
+  seq: z.number().int().nonnegative(),
+  remainingSeconds: z.number().int().positive(),
+  jwe,
+});
+export const runSchema = z.strictObject({
+  type: z.literal('run'),
+  taskId: id,
+  argv: z.array(z.string().max(32 * 1024)).min(1).max(1024),
+  /** Extra environment for this task only, sealed. */
+  env: jwe.optional(),
+  cwd: z.string().max(4096).optional(),
+  timeoutMs: z.number().int().positive().optional(),
+});
+
+export const agentMessageSchema = z.discriminatedUnion('type', [helloSchema, proofSchema, ackSchema, outputSchema, exitSchema]);
+export const coordinatorMessageSchema = z.discriminatedUnion('type', [challengeSchema, welcomeSchema, credentialsSchema, runSchema]);
+
+export type Hello = z.infer<typeof helloSchema>;
+export type Proof = z.infer<typeof proofSchema>;
+export type Ack = z.infer<typeof ackSchema>;
+export type Output = z.infer<typeof outputSchema>;
+export type Exit = z.infer<typeof exitSchema>;
+export type Challenge = z.infer<typeof challengeSchema>;
+export type Welcome = z.infer<typeof welcomeSchema>;
+export type CredentialsPush = z.infer<typeof credentialsSchema>;
+export type Run = z.infer<typeof runSchema>;
+/** Frames an agent sends. */
+export type AgentMessage = z.infer<typeof agentMessageSchema>;
+/** Frames a coordinator sends. */
+export type CoordinatorMessage = z.infer<typeof coordinatorMessageSchema>;
+
+function decodeFrame<T>(schema: z.ZodType<T>, data: unknown, from: string): T {
+  const text = typeof data === 'string' ? data : Buffer.isBuffer(data) ? data.toString('utf8') : undefined;
+  if (text === undefined) {
+    throw new CredfwdError('PROTOCOL_VIOLATION', `frame from ${from} is not text`, 'peers must send JSON text frames');
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new CredfwdError('PROTOCOL_VIOLATION', `frame from ${from} is not valid JSON`, 'peers must send JSON text frames');
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue && issue.path.length > 0 ? issue.path.join('.') : 'frame';
+    throw new CredfwdError(
+      'PROTOCOL_VIOLATION',
+      `frame from ${from} has the wrong shape at ${where}: ${issue?.message ?? 'invalid'}`,
+      `expected one of the protocol v${PROTOCOL_VERSION} messages`,
+    );
+  }
+  return parsed.data;
+}
+
+/** Parses and schema-checks a frame received by the coordinator. */
+export function decodeAgentMessage(data: unknown): AgentMessage {
+  return decodeFrame(agentMessageSchema, data, 'agent');
+}
+
+/** Parses and schema-checks a frame received by an agent. */
+export function decodeCoordinatorMessage(data: unknown): CoordinatorMessage {
+  return decodeFrame(coordinatorMessageSchema, data, 'coordinator');
+}
+
+/** Serialises a frame; kept in one place so both sides agree on the encoding. */
+export function encodeMessage(message: AgentMessage | CoordinatorMessage): string {
+  return JSON.stringify(message);
+}
