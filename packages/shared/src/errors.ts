@@ -23,7 +23,8 @@ export type ErrorCode =
   | 'CLUSTER_REVOKED'
   | 'CLUSTER_CLOSED'
   | 'REDIS_UNAVAILABLE'
-  | 'DEMO_PREREQUISITE_MISSING';
+  | 'DEMO_PREREQUISITE_MISSING'
+  | 'INTERNAL';
 
 /**
  * The one error type credfwd throws on purpose. `message` says what went

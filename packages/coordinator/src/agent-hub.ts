@@ -1,0 +1,225 @@
+import { EventEmitter } from 'node:events';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+import {
+  CloseCode,
+  HANDSHAKE_TIMEOUT_MS,
+  HEARTBEAT_INTERVAL_MS,
+  MAX_PAYLOAD_BYTES,
+  type AwsCredentials,
+  type Logger,
+} from '@credfwd/shared';
+import { AgentSession, type SessionCluster } from './agent-session.ts';
+import { Heartbeat } from './heartbeat.ts';
+import { TaskDispatch, type OutputListener, type WorkerResult } from './task-dispatch.ts';
+import type { TlsIdentity } from './tls-identity.ts';
+
+/** The credentials a cluster's agents should hold now. */
+export interface CurrentCredentials {
+  seq: number;
+  credentials: AwsCredentials;
+  expiresAt: Date;
+}
+
+/** A connected, authenticated agent as the hub sees it. */
+export interface AgentStatus {
+  agentId: string;
+  remote: string;
+  /** Highest credentials seq acknowledged; -1 before any. */
+  ackedSeq: number;
+}
+
+export interface AgentHubOptions {
+  tls: TlsIdentity;
+  logger: Logger;
+  heartbeatIntervalMs?: number;
+  handshakeTimeoutMs?: number;
+  /** Clock for remaining-lifetime arithmetic; injectable for tests. */
+  now?: () => number;
+}
+
+export interface RunOptions {
+  env?: Record<string, string>;
+  cwd?: string;
+  timeoutMs?: number;
+  onOutput?: OutputListener;
+}
+
+interface ClusterEntry extends SessionCluster {
+  current: CurrentCredentials | undefined;
+  sessions: Map<string, AgentSession>;
+}
+
+type HubEvents = {
+  /** An agent holds the cluster's current credentials (or, in null mode, has joined). */
+  'agent-ready': [clusterId: string, agentId: string];
+  'agent-gone': [clusterId: string, agentId: string];
+};
+
+/**
+ * The TLS websocket server agents connect to: authenticates them per
+ * cluster, pushes sealed credentials, dispatches tasks and watches liveness.
+ */
+export class AgentHub extends EventEmitter<HubEvents> {
+  readonly #logger: Logger;
+  readonly #handshakeTimeoutMs: number;
+  readonly #now: () => number;
+  readonly #clusters = new Map<string, ClusterEntry>();
+  readonly #sessions = new Set<AgentSession>();
+  readonly #tasks = new TaskDispatch();
+  readonly #server: Server;
+  readonly #wss: WebSocketServer;
+  readonly #heartbeat: Heartbeat;
+
+  constructor(options: AgentHubOptions) {
+    super();
+    this.#logger = options.logger;
+    this.#handshakeTimeoutMs = options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS;
+    this.#now = options.now ?? Date.now;
+    this.#server = createServer({ cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2' });
+    this.#server.on('tlsClientError', (err, socket) => {
+      this.#logger.debug({ remote: socket.remoteAddress, reason: err.message }, 'TLS handshake failed');
+    });
+    this.#wss = new WebSocketServer({ server: this.#server, path: '/v1/agent', maxPayload: MAX_PAYLOAD_BYTES, perMessageDeflate: false, clientTracking: false });
+    this.#wss.on('connection', (socket, request) => this.#accept(socket, `${request.socket.remoteAddress}:${request.socket.remotePort}`));
+    this.#wss.on('error', (err) => this.#logger.error({ reason: err.message }, 'agent server error'));
+    this.#heartbeat = new Heartbeat({ sockets: () => [...this.#sessions].map((s) => s.socket) }, options.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS);
+  }
+
+  /** Starts listening; resolves with the bound address (port 0 picks a free one). */
+  async listen(host: string, port: number): Promise<AddressInfo> {
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(port, host, () => {
+        this.#server.off('error', reject);
+        resolve();
+      });
+    });
+    this.#heartbeat.start();
+    return this.#server.address() as AddressInfo;
+  }
+
+  /** Lets agents of this cluster join. */
+  addCluster(cluster: SessionCluster): void {
+    this.#clusters.set(cluster.id, { ...cluster, current: undefined, sessions: new Map() });
+  }
+
+  /** Revokes a cluster: its token stops working and its agents are closed with 4403. */
+  removeCluster(clusterId: string): void {
+    const entry = this.#clusters.get(clusterId);
+    if (!entry) return;
+    this.#clusters.delete(clusterId);
+    for (const session of entry.sessions.values()) session.close(CloseCode.clusterRevoked, 'cluster closed');
+  }
+
+  /** Makes these the cluster's credentials and pushes them to every agent. */
+  async setCredentials(clusterId: string, current: CurrentCredentials): Promise<void> {
+    const entry = this.#clusters.get(clusterId);
+    if (!entry) return;
+    entry.current = current;
+    await Promise.all([...entry.sessions.values()].map((s) => this.#push(entry, s)));
+  }
+
+  /** Authenticated agents of a cluster. */
+  agents(clusterId: string): AgentStatus[] {
+    const entry = this.#clusters.get(clusterId);
+    if (!entry) return [];
+    return [...entry.sessions.values()].map((s) => ({ agentId: s.agentId ?? '', remote: s.remote, ackedSeq: s.ackedSeq }));
+  }
+
+  /** Agents holding the cluster's current credentials (every joined agent in null mode). */
+  readyAgents(clusterId: string): string[] {
+    const entry = this.#clusters.get(clusterId);
+    if (!entry) return [];
+    return [...entry.sessions.values()].filter((s) => this.#isReady(entry, s)).map((s) => s.agentId ?? '');
+  }
+
+  /** Runs argv on every ready agent of a cluster, resolving with each one's result. */
+  async run(clusterId: string, argv: string[], options: RunOptions = {}): Promise<WorkerResult[]> {
+    const entry = this.#clusters.get(clusterId);
+    if (!entry) return [];
+    const sessions = [...entry.sessions.values()].filter((s) => this.#isReady(entry, s));
+    const results = await Promise.all(sessions.map((s) => this.#tasks.start(s, argv, options)));
+    return results.sort((a, b) => a.worker.localeCompare(b.worker, 'en', { numeric: true }));
+  }
+
+  /** Closes every connection and the listener. Idempotent. */
+  async close(): Promise<void> {
+    this.#heartbeat.close();
+    for (const clusterId of [...this.#clusters.keys()]) this.removeCluster(clusterId);
+    for (const session of this.#sessions) session.socket.terminate();
+    this.#wss.close();
+    if (!this.#server.listening) return;
+    await new Promise<void>((resolve) => {
+      this.#server.close(() => resolve());
+      this.#server.closeAllConnections();
+    });
+  }
+
+  #isReady(entry: ClusterEntry, session: AgentSession): boolean {
+    return session.ready && (entry.delivery === 'none' || (entry.current !== undefined && session.ackedSeq >= entry.current.seq));
+  }
+
+  async #push(entry: ClusterEntry, session: AgentSession): Promise<void> {
+    const current = entry.current;
+    if (!current) return;
+    const remainingSeconds = Math.floor((current.expiresAt.getTime() - this.#now()) / 1000);
+    if (remainingSeconds <= 0) {
+      this.#logger.warn({ clusterId: entry.id, seq: current.seq }, 'not pushing expired credentials');
+      return;
+    }
+    await session.pushCredentials(current.seq, remainingSeconds, current.credentials);
+  }
+
+  #accept(socket: WebSocket, remote: string): void {
+    const session: AgentSession = new AgentSession(socket, remote, {
+      logger: this.#logger,
+      handshakeTimeoutMs: this.#handshakeTimeoutMs,
+      findCluster: (clusterId) => this.#clusters.get(clusterId),
+      onAuthenticated: (s) => this.#onAuthenticated(s),
+      onAck: (s, seq) => this.#onAck(s, seq),
+      onTaskMessage: (s, message) => {
+        if (!this.#tasks.accept(s, message)) this.#logger.warn({ agentId: s.agentId, clusterId: s.clusterId }, 'agent reported on a task it does not run');
+      },
+      onClosed: (s) => this.#onClosed(s),
+    });
+    this.#sessions.add(session);
+    this.#heartbeat.track(socket);
+    socket.once('close', () => this.#sessions.delete(session));
+  }
+
+  #onAuthenticated(session: AgentSession): void {
+    const entry = this.#clusters.get(session.clusterId ?? '');
+    const agentId = session.agentId;
+    if (!entry || !agentId) return;
+    // A reconnecting agent replaces its earlier, possibly half-open, connection.
+    entry.sessions.get(agentId)?.close(CloseCode.normal, 'replaced by a newer connection');
+    entry.sessions.set(agentId, session);
+    if (entry.delivery === 'none') {
+      this.emit('agent-ready', entry.id, agentId);
+      return;
+    }
+    this.#push(entry, session).catch((err: unknown) => {
+      this.#logger.error({ clusterId: entry.id, agentId, reason: err instanceof Error ? err.message : String(err) }, 'credentials push failed');
+    });
+  }
+
+  #onAck(session: AgentSession, seq: number): void {
+    const entry = this.#clusters.get(session.clusterId ?? '');
+    if (!entry || !session.agentId) return;
+    this.#logger.debug({ clusterId: entry.id, agentId: session.agentId, seq }, 'credentials acknowledged');
+    if (entry.current && seq === entry.current.seq) this.emit('agent-ready', entry.id, session.agentId);
+  }
+
+  #onClosed(session: AgentSession): void {
+    this.#tasks.abandon(session);
+    const clusterId = session.clusterId;
+    const agentId = session.agentId;
+    if (!clusterId || !agentId) return;
+    const entry = this.#clusters.get(clusterId);
+    if (entry?.sessions.get(agentId) === session) entry.sessions.delete(agentId);
+    this.#logger.info({ clusterId, agentId }, 'agent left');
+    this.emit('agent-gone', clusterId, agentId);
+  }
+}

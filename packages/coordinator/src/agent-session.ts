@@ -1,0 +1,207 @@
+import type { WebSocket } from 'ws';
+import {
+  CloseCode,
+  CredfwdError,
+  PROTOCOL_VERSION,
+  createExchangeKeyPair,
+  createNonce,
+  decodeAgentMessage,
+  deriveSessionKey,
+  encodeMessage,
+  sealJson,
+  verifyProof,
+  type AgentMessage,
+  type AwsCredentials,
+  type CoordinatorMessage,
+  type DeliveryMode,
+  type Exit,
+  type HandshakeTranscript,
+  type Logger,
+  type Output,
+} from '@credfwd/shared';
+
+/** What a session needs to know of the cluster an agent claims to belong to. */
+export interface SessionCluster {
+  id: string;
+  token: string;
+  delivery: DeliveryMode;
+  environ: Record<string, string>;
+  region: string | null;
+}
+
+/** What a session needs of the hub that owns it. */
+export interface AgentSessionContext {
+  logger: Logger;
+  handshakeTimeoutMs: number;
+  findCluster(clusterId: string): SessionCluster | undefined;
+  onAuthenticated(session: AgentSession): void;
+  onAck(session: AgentSession, seq: number): void;
+  onTaskMessage(session: AgentSession, message: Output | Exit): void;
+  onClosed(session: AgentSession): void;
+}
+
+type State = 'awaiting-hello' | 'awaiting-proof' | 'ready' | 'closed';
+
+/**
+ * One agent connection: the handshake state machine, then sealed pushes and
+ * task frames. Anything unexpected closes the socket with a protocol code;
+ * nothing an agent sends can throw out of here.
+ */
+export class AgentSession {
+  readonly remote: string;
+  #state: State = 'awaiting-hello';
+  #socket: WebSocket;
+  #context: AgentSessionContext;
+  #keyPair = createExchangeKeyPair();
+  #nonce = createNonce();
+  #key: Uint8Array | undefined;
+  #cluster: SessionCluster | undefined;
+  #agentId: string | undefined;
+  #agentPublicKey: string | undefined;
+  #ackedSeq = -1;
+  #deadline: NodeJS.Timeout;
+
+  constructor(socket: WebSocket, remote: string, context: AgentSessionContext) {
+    this.#socket = socket;
+    this.remote = remote;
+    this.#context = context;
+    this.#deadline = setTimeout(() => this.#refuse(CloseCode.handshakeTimeout, 'handshake timeout', 'handshake not finished in time'), context.handshakeTimeoutMs);
+    socket.on('message', (data, isBinary) => this.#receive(isBinary ? undefined : data));
+    socket.on('error', (err) => context.logger.warn({ remote, agentId: this.#agentId, reason: err.message }, 'agent socket error'));
+    socket.on('close', () => this.#closed());
+  }
+
+  get clusterId(): string | undefined {
+    return this.#cluster?.id;
+  }
+
+  get agentId(): string | undefined {
+    return this.#agentId;
+  }
+
+  get socket(): WebSocket {
+    return this.#socket;
+  }
+
+  get ready(): boolean {
+    return this.#state === 'ready';
+  }
+
+  /** Highest credentials sequence number the agent acknowledged, -1 before any. */
+  get ackedSeq(): number {
+    return this.#ackedSeq;
+  }
+
+  /** Seals credentials to this agent's key and sends them. */
+  async pushCredentials(seq: number, remainingSeconds: number, credentials: AwsCredentials): Promise<void> {
+    if (!this.#key || this.#state !== 'ready') return;
+    const jwe = await sealJson(this.#key, credentials);
+    this.#send({ type: 'credentials', seq, remainingSeconds, jwe });
+  }
+
+  /** Asks the agent to run a task; its output comes back through the context. */
+  async run(taskId: string, argv: string[], options: { env?: Record<string, string>; cwd?: string; timeoutMs?: number }): Promise<void> {
+    if (!this.#key || this.#state !== 'ready') throw new CredfwdError('CLUSTER_NOT_FOUND', 'agent is not connected', 'wait for the agent to reconnect');
+    const env = options.env ? await sealJson(this.#key, options.env) : undefined;
+    this.#send({
+      type: 'run',
+      taskId,
+      argv,
+      ...(env ? { env } : {}),
+      ...(options.cwd ? { cwd: options.cwd } : {}),
+      ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
+    });
+  }
+
+  /** Closes the connection with a protocol close code. */
+  close(code: number, reason: string): void {
+    if (this.#state === 'closed') return;
+    this.#socket.close(code, reason);
+  }
+
+  #send(message: CoordinatorMessage): void {
+    if (this.#socket.readyState === this.#socket.OPEN) this.#socket.send(encodeMessage(message));
+  }
+
+  #refuse(code: number, reason: string, detail: string): void {
+    this.#context.logger.warn({ remote: this.remote, clusterId: this.#cluster?.id, agentId: this.#agentId, closeCode: code, detail }, 'agent refused');
+    this.close(code, reason);
+  }
+
+  #receive(data: unknown): void {
+    let message: AgentMessage;
+    try {
+      message = decodeAgentMessage(data);
+    } catch (err) {
+      this.#refuse(CloseCode.badFrame, 'bad frame', err instanceof Error ? err.message : 'undecodable frame');
+      return;
+    }
+    this.#handle(message).catch((err: unknown) => {
+      this.#refuse(CloseCode.badFrame, 'bad frame', err instanceof Error ? err.message : 'frame handling failed');
+    });
+  }
+
+  async #handle(message: AgentMessage): Promise<void> {
+    switch (this.#state) {
+      case 'awaiting-hello':
+        if (message.type !== 'hello') return this.#refuse(CloseCode.badFrame, 'bad frame', `expected hello, got ${message.type}`);
+        return this.#onHello(message.v, message.clusterId, message.agentId, message.publicKey);
+      case 'awaiting-proof':
+        if (message.type !== 'proof') return this.#refuse(CloseCode.badFrame, 'bad frame', `expected proof, got ${message.type}`);
+        return this.#onProof(message.mac);
+      case 'ready':
+        if (message.type === 'ack') {
+          this.#ackedSeq = Math.max(this.#ackedSeq, message.seq);
+          this.#context.onAck(this, message.seq);
+        } else if (message.type === 'output' || message.type === 'exit') {
+          this.#context.onTaskMessage(this, message);
+        } else {
+          this.#refuse(CloseCode.badFrame, 'bad frame', `unexpected ${message.type} after handshake`);
+        }
+        return;
+      case 'closed':
+        return;
+    }
+  }
+
+  #onHello(v: number, clusterId: string, agentId: string, publicKey: string): void {
+    if (v !== PROTOCOL_VERSION) return this.#refuse(CloseCode.versionMismatch, 'protocol version mismatch', `agent speaks v${v}`);
+    const cluster = this.#context.findCluster(clusterId);
+    this.#agentId = agentId;
+    if (!cluster) return this.#refuse(CloseCode.authFailed, 'authentication failed', 'unknown cluster');
+    this.#cluster = cluster;
+    this.#agentPublicKey = publicKey;
+    this.#state = 'awaiting-proof';
+    this.#send({ type: 'challenge', nonce: this.#nonce, publicKey: this.#keyPair.publicKey });
+  }
+
+  async #onProof(mac: string): Promise<void> {
+    const cluster = this.#cluster;
+    if (!cluster || !this.#agentId || !this.#agentPublicKey) return;
+    const transcript: HandshakeTranscript = {
+      nonce: this.#nonce,
+      clusterId: cluster.id,
+      agentId: this.#agentId,
+      agentPublicKey: this.#agentPublicKey,
+      coordinatorPublicKey: this.#keyPair.publicKey,
+    };
+    // The cluster may have been closed while the agent computed its proof.
+    const live = this.#context.findCluster(cluster.id);
+    if (!live || !verifyProof(live.token, transcript, mac)) return this.#refuse(CloseCode.authFailed, 'authentication failed', 'wrong join token');
+    this.#key = deriveSessionKey(this.#keyPair, this.#agentPublicKey, transcript);
+    clearTimeout(this.#deadline);
+    const environ = await sealJson(this.#key, live.environ);
+    this.#state = 'ready';
+    this.#send({ type: 'welcome', delivery: live.delivery, region: live.region, environ });
+    this.#context.logger.info({ remote: this.remote, clusterId: cluster.id, agentId: this.#agentId }, 'agent joined');
+    this.#context.onAuthenticated(this);
+  }
+
+  #closed(): void {
+    if (this.#state === 'closed') return;
+    const wasReady = this.#state === 'ready';
+    this.#state = 'closed';
+    clearTimeout(this.#deadline);
+    if (wasReady) this.#context.onClosed(this);
+  }
+}

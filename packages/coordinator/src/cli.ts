@@ -1,0 +1,162 @@
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { CredfwdError, createLogger, parseDuration } from '@credfwd/shared';
+import { reportError } from './cli-errors.ts';
+import type { CredentialsOption } from './credentials-spec.ts';
+import { readEnvFile } from './env-file.ts';
+import { launchCluster, type Cluster } from './launch-cluster.ts';
+import type { WorkerResult } from './task-dispatch.ts';
+
+interface LaunchFlags {
+  workers: number;
+  credentials: string;
+  env: string[];
+  envFile?: string;
+  region?: string;
+  duration?: string;
+  json?: boolean;
+  listen?: string;
+  publicAddress?: string;
+  verbose?: boolean;
+  debug?: boolean;
+}
+
+function usage(message: string, hint: string): CredfwdError {
+  return new CredfwdError('USAGE', message, hint);
+}
+
+function parseWorkers(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 0 || n > 1000) throw new InvalidArgumentError('expected a whole number from 0 to 1000');
+  return n;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function credentialsOption(value: string): CredentialsOption {
+  if (value === 'forward' || value === 'none') return value;
+  if (value.startsWith('role:')) return value as `role:${string}`;
+  throw usage(`--credentials ${JSON.stringify(value.slice(0, 100))} is not a mode`, 'use forward, none or role:<role ARN>');
+}
+
+function environFrom(flags: LaunchFlags): Record<string, string> {
+  const environ = flags.envFile ? readEnvFile(flags.envFile) : {};
+  for (const pair of flags.env) {
+    const eq = pair.indexOf('=');
+    // The value is never echoed: it may be a secret.
+    if (eq <= 0) throw usage(`--env ${JSON.stringify(pair.slice(0, Math.max(eq, 0)) || pair.slice(0, 40).split('=')[0])} is not NAME=VALUE`, 'write --env NAME=VALUE, or put variables in a file for --env-file');
+    environ[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return environ;
+}
+
+function printResults(results: WorkerResult[], json: boolean): void {
+  for (const r of results) {
+    if (json) {
+      process.stdout.write(`${JSON.stringify({ worker: r.worker, exitCode: r.exitCode, signal: r.signal, stdout: r.stdout, stderr: r.stderr })}\n`);
+    } else if (r.exitCode !== 0) {
+      process.stderr.write(`credfwd: ${r.worker} ${r.signal ? `was killed by ${r.signal}` : `exited with ${r.exitCode ?? 'no status'}`}\n`);
+    }
+  }
+}
+
+function linePrinter(): (worker: string, stream: 'stdout' | 'stderr', chunk: string) => void {
+  const pending = new Map<string, string>();
+  return (worker, stream, chunk) => {
+    const key = `${worker}\0${stream}`;
+    const lines = ((pending.get(key) ?? '') + chunk).split('\n');
+    pending.set(key, lines.pop() ?? '');
+    const out = stream === 'stdout' ? process.stdout : process.stderr;
+    for (const line of lines) out.write(`${worker} | ${line}\n`);
+  };
+}
+
+function progress(ready: number, total: number): void {
+  if (!process.stderr.isTTY || total === 0) return;
+  process.stderr.write(`\r${ready}/${total} workers ready${ready === total ? '\n' : ''}`);
+}
+
+function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+}
+
+async function launch(command: string[], flags: LaunchFlags): Promise<number> {
+  const logger = createLogger({ name: 'credfwd', level: process.env.CREDFWD_LOG_LEVEL ?? (flags.debug ? 'debug' : flags.verbose ? 'info' : 'warn') });
+  const interrupted = untilSignal();
+  const cluster: Cluster = await launchCluster({
+    workers: flags.workers,
+    credentials: credentialsOption(flags.credentials),
+    environ: environFrom(flags),
+    ...(flags.region ? { region: flags.region } : {}),
+    ...(flags.duration ? { durationSeconds: parseDuration(flags.duration, '--duration') } : {}),
+    ...(flags.listen ? { listen: flags.listen } : {}),
+    ...(flags.publicAddress ? { publicAddress: flags.publicAddress } : {}),
+    logger,
+    echoAgentLogs: logger.isLevelEnabled('info'),
+    onProgress: progress,
+  });
+  try {
+    if (command.length === 0) {
+      process.stdout.write(`cluster ${cluster.id} is up with ${cluster.workers.length} local workers`);
+      process.stdout.write(cluster.expiresAt ? `; credentials expire ${cluster.expiresAt.toISOString()}\n` : '; no credentials forwarded\n');
+      process.stdout.write(`join more workers with (keep it secret, it holds the join token):\n  ${cluster.joinCommand}\n`);
+      process.stdout.write('serving until Ctrl-C\n');
+      await interrupted;
+      return 0;
+    }
+    const results = await Promise.race([
+      cluster.run(command, flags.json ? {} : { onOutput: linePrinter() }),
+      interrupted.then((signal) => signal),
+    ]);
+    if (typeof results === 'string') return results === 'SIGINT' ? 130 : 143;
+    printResults(results, Boolean(flags.json));
+    return results.length > 0 && results.every((r) => r.exitCode === 0) ? 0 : 1;
+  } finally {
+    await cluster.close();
+  }
+}
+
+function program(): Command {
+  const cli = new Command('credfwd')
+    .description('Launch workers that act with your AWS identity, without copying your long-term keys')
+    .exitOverride()
+    .configureOutput({ writeErr: () => undefined });
+  cli.command('launch')
+    .description('launch a cluster of local workers; with `-- cmd …` run cmd on every worker and exit')
+    .addOption(new Option('-w, --workers <n>', 'local workers to start').argParser(parseWorkers).default(1))
+    .option('-c, --credentials <mode>', 'forward | none | role:<role ARN>', 'forward')
+    .option('-e, --env <NAME=VALUE>', 'variable for every workload (repeatable)', collect, [])
+    .option('--env-file <file>', 'file of NAME=VALUE lines for every workload')
+    .option('--region <region>', 'AWS region for STS and workers')
+    .option('--duration <duration>', 'credential lifetime, e.g. 15m, 1h, 12h')
+    .option('--json', 'print one JSON object per worker')
+    .option('--listen <host:port>', 'address agents connect to', '127.0.0.1:0')
+    .option('--public-address <host:port>', 'address remote agents dial, if not the listen address')
+    .option('-v, --verbose', 'log progress to stderr')
+    .option('--debug', 'debug logs and stack traces')
+    .argument('[command...]', 'command to run on every worker, after --')
+    .action(async (command: string[], flags: LaunchFlags) => {
+      process.exitCode = await launch(command, flags);
+    });
+  return cli;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const debug = argv.includes('--debug');
+  try {
+    await program().parseAsync(argv, { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+      return reportError(usage(err.message.replace(/^error: /, ''), 'see credfwd launch --help'), debug);
+    }
+    return reportError(err, debug);
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,176 @@
+import { randomBytes } from 'node:crypto';
+import type { AwsCredentialIdentityProvider } from '@aws-sdk/types';
+import {
+  CredfwdError,
+  createJoinToken,
+  formatJoinString,
+  redactEnviron,
+  validateEnviron,
+  type DeliveryMode,
+  type Logger,
+} from '@credfwd/shared';
+import { AgentHub, type RunOptions } from './agent-hub.ts';
+import { parseCredentialsOption, type CredentialsOption, type CredentialsSpec } from './credentials-spec.ts';
+import { createMinter, type Minted } from './minter.ts';
+import type { WorkerResult } from './task-dispatch.ts';
+import { createSelfSignedIdentity, type TlsIdentity } from './tls-identity.ts';
+
+/** What a cluster is asked to be. */
+export interface ClusterOptions {
+  credentials?: CredentialsOption;
+  environ?: Record<string, string>;
+  /** Region for STS and for workers' AWS_REGION / AWS_DEFAULT_REGION; the launcher's when absent. */
+  region?: string;
+  /** Requested credential lifetime; STS caps it per action. */
+  durationSeconds?: number;
+  /** Launcher identity; the SDK default chain when absent. */
+  launcher?: AwsCredentialIdentityProvider;
+}
+
+/** A cluster registered with a coordinator. */
+export interface ClusterRecord {
+  id: string;
+  spec: CredentialsSpec;
+  delivery: DeliveryMode;
+  region: string | null;
+  /** A secret: hand it to agents through CREDFWD_JOIN or a file, never argv. */
+  joinString: string;
+  /** The first credentials, or null in null mode. */
+  minted: Minted | null;
+}
+
+export interface CoordinatorOptions {
+  logger: Logger;
+  /** `HOST:PORT` to listen on; 127.0.0.1 on a free port by default. */
+  listen?: string;
+  /** `HOST:PORT` agents should dial, when it differs from the listen address. */
+  publicAddress?: string;
+  tls?: TlsIdentity;
+  heartbeatIntervalMs?: number;
+  handshakeTimeoutMs?: number;
+}
+
+export const DEFAULT_DURATION_SECONDS = 3600;
+const REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
+
+function splitHostPort(text: string, what: string): { host: string; port: number } {
+  const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(text);
+  const port = Number(match?.[2]);
+  if (!match?.[1] || port > 65535) throw new CredfwdError('USAGE', `${what} ${JSON.stringify(text)} is not HOST:PORT`, 'for example 127.0.0.1:0 or 0.0.0.0:7443');
+  return { host: match[1].replace(/^\[|\]$/g, ''), port };
+}
+
+function resolveRegion(region: string | undefined): string | null {
+  const chosen = region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? null;
+  if (chosen !== null && !REGION.test(chosen)) {
+    throw new CredfwdError('CONFIG_INVALID', `region ${JSON.stringify(chosen.slice(0, 64))} is not an AWS region`, 'use a region name such as us-east-1 or eu-west-2');
+  }
+  return chosen;
+}
+
+/**
+ * The embedded coordinator: one process holding the agent hub and the
+ * clusters it serves, minting from the launcher's identity.
+ */
+export class Coordinator {
+  readonly hub: AgentHub;
+  /** `HOST:PORT` agents dial. */
+  readonly address: string;
+  readonly pin: string;
+  readonly #logger: Logger;
+  readonly #clusters = new Map<string, ClusterRecord>();
+  #seq = 0;
+
+  private constructor(hub: AgentHub, address: string, pin: string, logger: Logger) {
+    this.hub = hub;
+    this.address = address;
+    this.pin = pin;
+    this.#logger = logger;
+  }
+
+  /** Makes (or takes) the TLS identity and starts listening for agents. */
+  static async start(options: CoordinatorOptions): Promise<Coordinator> {
+    const listen = splitHostPort(options.listen ?? '127.0.0.1:0', 'listen address');
+    const tls = options.tls ?? (await createSelfSignedIdentity());
+    const hub = new AgentHub({
+      tls,
+      logger: options.logger,
+      ...(options.heartbeatIntervalMs ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
+      ...(options.handshakeTimeoutMs ? { handshakeTimeoutMs: options.handshakeTimeoutMs } : {}),
+    });
+    let bound;
+    try {
+      bound = await hub.listen(listen.host, listen.port);
+    } catch (cause) {
+      await hub.close();
+      throw new CredfwdError('CONFIG_INVALID', `cannot listen on ${listen.host}:${listen.port}: ${cause instanceof Error ? cause.message : String(cause)}`, 'choose another --listen address or port', { cause });
+    }
+    const host = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address;
+    const address = options.publicAddress ?? `${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${bound.port}`;
+    options.logger.info({ address, pin: tls.pin }, 'coordinator listening');
+    return new Coordinator(hub, address, tls.pin, options.logger);
+  }
+
+  /**
+   * Validates a cluster, mints its first credentials (one STS call, however
+   * many workers will join) and opens it to agents.
+   */
+  async createCluster(options: ClusterOptions): Promise<ClusterRecord> {
+    const spec = parseCredentialsOption(options.credentials);
+    const delivery: DeliveryMode = spec.kind === 'none' ? 'none' : 'env';
+    const environ = options.environ ?? {};
+    validateEnviron(environ, delivery);
+    const region = resolveRegion(options.region);
+    const id = `c-${randomBytes(6).toString('hex')}`;
+    const minter = createMinter(spec, {
+      clusterId: id,
+      durationSeconds: options.durationSeconds ?? DEFAULT_DURATION_SECONDS,
+      region,
+      logger: this.#logger,
+      ...(options.launcher ? { launcher: options.launcher } : {}),
+    });
+    const minted = minter ? await minter.mint() : null;
+    const token = createJoinToken();
+    const record: ClusterRecord = {
+      id,
+      spec,
+      delivery,
+      region,
+      joinString: formatJoinString({ addresses: [this.address], clusterId: id, token, pin: this.pin }),
+      minted,
+    };
+    this.hub.addCluster({ id, token, delivery, environ, region });
+    if (minted) await this.hub.setCredentials(id, { seq: ++this.#seq, credentials: minted.credentials, expiresAt: minted.expiresAt });
+    this.#clusters.set(id, record);
+    this.#logger.info({
+      clusterId: id,
+      mode: spec.kind,
+      source: minted?.source,
+      expiresAt: minted?.expiresAt.toISOString(),
+      region,
+      environ: redactEnviron(environ),
+    }, 'cluster created');
+    return record;
+  }
+
+  /** Runs argv on every agent of a cluster that holds current credentials. */
+  run(clusterId: string, argv: string[], options?: RunOptions): Promise<WorkerResult[]> {
+    if (!this.#clusters.has(clusterId)) {
+      return Promise.reject(new CredfwdError('CLUSTER_NOT_FOUND', `cluster ${clusterId} does not exist`, 'it may have been closed'));
+    }
+    return this.hub.run(clusterId, argv, options);
+  }
+
+  /** Revokes a cluster: its agents are told to stop and its join token stops working. */
+  closeCluster(clusterId: string): void {
+    this.#clusters.delete(clusterId);
+    this.hub.removeCluster(clusterId);
+    this.#logger.info({ clusterId }, 'cluster closed');
+  }
+
+  /** Closes every cluster and stops listening. */
+  async close(): Promise<void> {
+    for (const id of [...this.#clusters.keys()]) this.closeCluster(id);
+    await this.hub.close();
+  }
+}

@@ -1,0 +1,7 @@
+export { launchCluster, type Cluster, type LaunchOptions } from './launch-cluster.ts';
+export { Coordinator, type ClusterOptions, type ClusterRecord, type CoordinatorOptions } from './coordinator.ts';
+export { parseCredentialsOption, type CredentialsOption, type CredentialsSpec } from './credentials-spec.ts';
+export type { WorkerResult, OutputListener } from './task-dispatch.ts';
+export type { RunOptions, AgentStatus } from './agent-hub.ts';
+export { createSelfSignedIdentity, fromPem, pinOf, type TlsIdentity } from './tls-identity.ts';
+export { CredfwdError, isCredfwdError, type ErrorCode } from '@credfwd/shared';
