@@ -68,6 +68,23 @@ function resolveRegion(region: string | undefined): string | null {
   return chosen;
 }
 
+/** A cluster's options, validated. */
+export interface ClusterPlan {
+  spec: CredentialsSpec;
+  delivery: DeliveryMode;
+  environ: Record<string, string>;
+  region: string | null;
+}
+
+/** Validates cluster options without side effects, so bad input fails before anything starts. */
+export function planCluster(options: ClusterOptions): ClusterPlan {
+  const spec = parseCredentialsOption(options.credentials);
+  const delivery: DeliveryMode = spec.kind === 'none' ? 'none' : 'env';
+  const environ = options.environ ?? {};
+  validateEnviron(environ, delivery);
+  return { spec, delivery, environ, region: resolveRegion(options.region) };
+}
+
 /**
  * The embedded coordinator: one process holding the agent hub and the
  * clusters it serves, minting from the launcher's identity.
@@ -116,11 +133,7 @@ export class Coordinator {
    * many workers will join) and opens it to agents.
    */
   async createCluster(options: ClusterOptions): Promise<ClusterRecord> {
-    const spec = parseCredentialsOption(options.credentials);
-    const delivery: DeliveryMode = spec.kind === 'none' ? 'none' : 'env';
-    const environ = options.environ ?? {};
-    validateEnviron(environ, delivery);
-    const region = resolveRegion(options.region);
+    const { spec, delivery, environ, region } = planCluster(options);
     const id = `c-${randomBytes(6).toString('hex')}`;
     const minter = createMinter(spec, {
       clusterId: id,

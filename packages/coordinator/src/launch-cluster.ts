@@ -1,6 +1,6 @@
 import { CredfwdError, createLogger, type Logger } from '@credfwd/shared';
 import type { RunOptions } from './agent-hub.ts';
-import { Coordinator, type ClusterOptions, type ClusterRecord } from './coordinator.ts';
+import { Coordinator, planCluster, type ClusterOptions, type ClusterRecord } from './coordinator.ts';
 import { LocalAgents } from './local-backend.ts';
 import type { WorkerResult } from './task-dispatch.ts';
 
@@ -88,6 +88,7 @@ function shellQuote(value: string): string {
  */
 export async function launchCluster(options: LaunchOptions): Promise<Cluster> {
   checkWorkers(options.workers);
+  planCluster(options);
   const logger = options.logger ?? createLogger({ name: 'credfwd' });
   const coordinator = await Coordinator.start({
     logger,

@@ -1,0 +1,73 @@
+import { Command, CommanderError } from 'commander';
+import { CredfwdError, createLogger, parseJoinString } from '@credfwd/shared';
+import { resolveAgentId } from './agent-id.ts';
+import { reportError } from './report-error.ts';
+import { startAgent } from './start-agent.ts';
+import { takeJoinString } from './take-join-string.ts';
+
+interface JoinFlags {
+  joinFile?: string;
+  agentId?: string;
+  debug?: boolean;
+}
+
+/** Runs `credfwd-agent` with the given arguments and returns the exit status. */
+async function main(args: string[]): Promise<number> {
+  const debug = args.includes('--debug');
+  try {
+    // Checked before parsing: commander would echo an unknown argument, token and all.
+    if (args.some((arg) => /credfwd:\/\//i.test(arg))) {
+      throw new CredfwdError(
+        'USAGE',
+        'the join string must not be passed on the command line, where every user of this machine can read it',
+        'set CREDFWD_JOIN, or write the join string to a file readable only by you and pass --join-file FILE',
+      );
+    }
+    let status = 0;
+    const program = new Command('credfwd-agent')
+      .description('Join a credfwd cluster and run its tasks with the launcher\'s forwarded AWS credentials')
+      .exitOverride()
+      // Errors are printed by reportError, in the error[CODE] form.
+      .configureOutput({ outputError: () => {} });
+    program
+      .command('join')
+      .description('connect to the cluster named by the join string in CREDFWD_JOIN or --join-file')
+      .option('--join-file <file>', 'read the join string from this file instead of CREDFWD_JOIN')
+      .option('--agent-id <id>', 'this worker\'s id (default: CREDFWD_AGENT_ID, else host name and a random suffix)')
+      .option('--debug', 'log at debug level and print stack traces on errors')
+      .action(async (flags: JoinFlags) => {
+        status = await join(flags);
+      });
+    await program.parseAsync(args, { from: 'user' });
+    return status;
+  } catch (err) {
+    // --help: commander has printed the help and wants a clean exit.
+    if (err instanceof CommanderError && err.exitCode === 0) return 0;
+    return reportError(err instanceof CommanderError ? usageError(err) : err, debug);
+  }
+}
+
+async function join(flags: JoinFlags): Promise<number> {
+  const joinInfo = parseJoinString(await takeJoinString(flags.joinFile, process.env));
+  const agentId = resolveAgentId(flags.agentId, process.env);
+  const logger = createLogger({ name: 'credfwd-agent', level: flags.debug ? (process.env.CREDFWD_LOG_LEVEL ?? 'debug') : undefined });
+  logger.info({ agentId, clusterId: joinInfo.clusterId, addresses: joinInfo.addresses }, 'joining cluster');
+  const agent = startAgent({ join: joinInfo, agentId, logger });
+  const stop = (signal: NodeJS.Signals): void => {
+    logger.info({ signal }, 'stopping on signal');
+    void agent.close();
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  const end = await agent.done;
+  logger.info({ reason: end.reason }, end.reason === 'revoked' ? 'cluster revoked; agent exiting' : 'agent stopped');
+  return 0;
+}
+
+function usageError(err: CommanderError): CredfwdError {
+  const message = err.code === 'commander.help' ? 'no command given' : err.message.replace(/^error: /, '');
+  return new CredfwdError('USAGE', message, 'run credfwd-agent join --help');
+}
+
+const status = await main(process.argv.slice(2));
+process.exit(status);

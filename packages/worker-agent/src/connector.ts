@@ -1,0 +1,148 @@
+import {
+  CloseCode,
+  CredfwdError,
+  HEARTBEAT_INTERVAL_MS,
+  createExchangeKeyPair,
+  isCredfwdError,
+  type AgentMessage,
+  type JoinInfo,
+  type Logger,
+} from '@credfwd/shared';
+import { AgentConnection, type ConnectionEnd, type ConnectionHandlers } from './agent-connection.ts';
+import { PinnedAgent } from './pinned-agent.ts';
+import { ReconnectTimer, type ReconnectTimerOptions } from './reconnect-timer.ts';
+
+/** Connection events, plus the two ways the connector stops for good. */
+export interface ConnectorHandlers extends ConnectionHandlers {
+  /** The coordinator closed the cluster (4403). */
+  revoked(): void;
+  /** A failure that retrying cannot fix: bad token, wrong pin, other protocol version. */
+  fatal(error: CredfwdError): void;
+}
+
+/** What a {@link Connector} needs: where to connect, who it is, whom to tell. */
+export interface ConnectorOptions {
+  join: JoinInfo;
+  agentId: string;
+  logger: Logger;
+  handlers: ConnectorHandlers;
+  heartbeatIntervalMs?: number;
+  backoff?: ReconnectTimerOptions;
+}
+
+type Outcome = { kind: 'retry' } | { kind: 'revoked' } | { kind: 'fatal'; error: CredfwdError };
+
+/**
+ * Keeps the agent connected: tries each coordinator address in turn (later
+ * ones are failover replicas), reconnects with backoff after any loss it can
+ * recover from, and stops on revocation or a fatal refusal.
+ */
+export class Connector {
+  readonly #options: ConnectorOptions;
+  readonly #logger: Logger;
+  // One key pair per agent process: the session key still differs per connection, through the nonce.
+  readonly #keyPair = createExchangeKeyPair();
+  readonly #httpsAgent: PinnedAgent;
+  readonly #reconnect: ReconnectTimer;
+  #nextAddress = 0;
+  #current: AgentConnection | undefined;
+  #closed = false;
+
+  constructor(options: ConnectorOptions) {
+    this.#options = options;
+    this.#logger = options.logger;
+    this.#httpsAgent = new PinnedAgent(options.join.pin);
+    this.#reconnect = new ReconnectTimer(() => this.#connect(), options.backoff);
+  }
+
+  /** Makes the first connection attempt. */
+  start(): void {
+    this.#connect();
+  }
+
+  /** Sends on the current connection; false while there is none ready. */
+  send(message: AgentMessage): boolean {
+    return this.#current?.send(message) ?? false;
+  }
+
+  /** Stops reconnecting and closes the connection with 1000; idempotent. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#reconnect.close();
+    const current = this.#current;
+    current?.close(CloseCode.normal);
+    await current?.ended;
+    this.#httpsAgent.destroy();
+  }
+
+  #connect(): void {
+    if (this.#closed) return;
+    const { addresses } = this.#options.join;
+    const address = addresses[this.#nextAddress % addresses.length]!;
+    this.#nextAddress += 1;
+    const { handlers } = this.#options;
+    const connection = new AgentConnection({
+      address,
+      join: this.#options.join,
+      agentId: this.#options.agentId,
+      keyPair: this.#keyPair,
+      httpsAgent: this.#httpsAgent,
+      heartbeatIntervalMs: this.#options.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS,
+      logger: this.#logger,
+      handlers: {
+        welcome: (session) => {
+          this.#reconnect.reset();
+          handlers.welcome(session);
+        },
+        message: (message, session) => handlers.message(message, session),
+      },
+    });
+    this.#current = connection;
+    connection.start();
+    void connection.ended.then((end) => this.#ended(connection, address, end));
+  }
+
+  #ended(connection: AgentConnection, address: string, end: ConnectionEnd): void {
+    if (this.#current === connection) this.#current = undefined;
+    if (this.#closed) return;
+    const outcome = classify(end);
+    if (outcome.kind === 'fatal') {
+      this.#closed = true;
+      this.#options.handlers.fatal(outcome.error);
+    } else if (outcome.kind === 'revoked') {
+      this.#closed = true;
+      this.#options.handlers.revoked();
+    } else {
+      const retryInMs = this.#reconnect.start();
+      this.#logger.warn({ address, code: end.code, reason: end.error?.message, retryInMs }, 'connection to coordinator lost; reconnecting');
+    }
+  }
+}
+
+function classify(end: ConnectionEnd): Outcome {
+  if (isCredfwdError(end.error) && end.error.code === 'AGENT_PIN_MISMATCH') return { kind: 'fatal', error: end.error };
+  switch (end.code) {
+    case CloseCode.authFailed:
+      return {
+        kind: 'fatal',
+        error: new CredfwdError(
+          'AGENT_AUTH_FAILED',
+          'the coordinator refused this agent\'s join token',
+          'copy the join string again from `credfwd launch`; the cluster may have been closed or relaunched',
+        ),
+      };
+    case CloseCode.versionMismatch:
+      return {
+        kind: 'fatal',
+        error: new CredfwdError(
+          'PROTOCOL_MISMATCH',
+          'the coordinator speaks another credfwd protocol version',
+          'install the same credfwd version on the workers as on the launcher',
+        ),
+      };
+    case CloseCode.clusterRevoked:
+      return { kind: 'revoked' };
+    default:
+      return { kind: 'retry' };
+  }
+}

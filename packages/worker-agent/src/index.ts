@@ -1,0 +1,3 @@
+export { startAgent, type Agent, type AgentEnd, type AgentOptions } from './start-agent.ts';
+export type { Clock } from './clock.ts';
+export type { CredentialsSummary } from './credential-store.ts';

@@ -1,0 +1,210 @@
+import {
+  CredfwdError,
+  isCredfwdError,
+  type CredentialsPush,
+  type Env,
+  type Exit,
+  type JoinInfo,
+  type Logger,
+  type Output,
+  type Run,
+} from '@credfwd/shared';
+import type { Session } from './agent-connection.ts';
+import { systemClock, type Clock } from './clock.ts';
+import { Connector } from './connector.ts';
+import { CredentialStore, type CredentialsSummary } from './credential-store.ts';
+import { openStringRecord } from './open-string-record.ts';
+import { taskEnvironment } from './task-environment.ts';
+import { TaskRunner } from './task-runner.ts';
+
+/** Options of {@link startAgent}. */
+export interface AgentOptions {
+  join: JoinInfo;
+  agentId: string;
+  logger: Logger;
+  /** Environment workloads start from; the agent's own at start by default. credfwd's variables are never passed on. */
+  baseEnv?: Env;
+  /** Clock that credential expiry is reckoned on. */
+  clock?: Clock;
+  /** The coordinator's ping period; two missed pings drop the connection. */
+  heartbeatIntervalMs?: number;
+}
+
+/** How an agent that stopped without error ended. */
+export interface AgentEnd {
+  reason: 'revoked' | 'closed';
+}
+
+/** A running agent. */
+export interface Agent {
+  /** Resolves once welcomed and, when credentials are forwarded, holding the first of them; rejects on a fatal error. */
+  ready: Promise<void>;
+  /** Settles when the agent stops: revoked by the coordinator or closed here; rejects with a fatal CredfwdError. */
+  done: Promise<AgentEnd>;
+  /** The unexpired credentials held, without their secrets. */
+  credentials(): CredentialsSummary | undefined;
+  /** Kills running tasks and closes the connection with 1000; idempotent. */
+  close(): Promise<void>;
+}
+
+/** Connects to the cluster's coordinator and serves it until revoked, closed or refused. */
+export function startAgent(options: AgentOptions): Agent {
+  const runtime = new AgentRuntime(options);
+  runtime.start();
+  return {
+    ready: runtime.ready,
+    done: runtime.done,
+    credentials: () => runtime.credentials(),
+    close: () => runtime.close(),
+  };
+}
+
+interface Settle<T> {
+  resolve(value: T): void;
+  reject(err: Error): void;
+}
+
+class AgentRuntime {
+  readonly ready: Promise<void>;
+  readonly done: Promise<AgentEnd>;
+  readonly #settleReady: Settle<void>;
+  readonly #settleDone: Settle<AgentEnd>;
+  readonly #logger: Logger;
+  // Snapshot: later changes to the agent's environment must not leak into workloads.
+  readonly #baseEnv: Env;
+  readonly #store: CredentialStore;
+  readonly #runner: TaskRunner;
+  readonly #connector: Connector;
+  // Exits that found no connection; the coordinator still needs them to finish its run.
+  readonly #pendingExits: Exit[] = [];
+  #stopping: Promise<void> | undefined;
+
+  constructor(options: AgentOptions) {
+    this.#logger = options.logger.child({ clusterId: options.join.clusterId, agentId: options.agentId });
+    this.#baseEnv = { ...(options.baseEnv ?? process.env) };
+    let settleReady!: Settle<void>;
+    this.ready = new Promise((resolve, reject) => {
+      settleReady = { resolve, reject };
+    });
+    let settleDone!: Settle<AgentEnd>;
+    this.done = new Promise((resolve, reject) => {
+      settleDone = { resolve, reject };
+    });
+    this.#settleReady = settleReady;
+    this.#settleDone = settleDone;
+    // Callers may await only one of the two; the other must not become an unhandled rejection.
+    this.ready.catch(() => {});
+    this.done.catch(() => {});
+    this.#store = new CredentialStore({ logger: this.#logger, clock: options.clock ?? systemClock });
+    this.#runner = new TaskRunner({ logger: this.#logger, sink: { send: (message) => this.#sendTaskFrame(message) } });
+    this.#connector = new Connector({
+      join: options.join,
+      agentId: options.agentId,
+      logger: this.#logger,
+      heartbeatIntervalMs: options.heartbeatIntervalMs,
+      handlers: {
+        welcome: (session) => this.#welcome(session),
+        message: (message, session) => this.#message(message, session),
+        revoked: () => void this.#stop({ reason: 'revoked' }),
+        fatal: (error) => void this.#stop(error),
+      },
+    });
+  }
+
+  start(): void {
+    this.#connector.start();
+  }
+
+  credentials(): CredentialsSummary | undefined {
+    return this.#store.summary();
+  }
+
+  close(): Promise<void> {
+    return this.#stop({ reason: 'closed' });
+  }
+
+  #welcome(session: Session): void {
+    this.#logger.info({ delivery: session.delivery, region: session.region, environNames: Object.keys(session.environ) }, 'welcomed by coordinator');
+    if (session.delivery === 'endpoint') {
+      this.#logger.error('the cluster uses endpoint delivery, which this agent version does not support; tasks will be refused');
+    }
+    if (session.delivery === 'none') this.#settleReady.resolve();
+    for (const exit of this.#pendingExits.splice(0)) this.#connector.send(exit);
+  }
+
+  async #message(message: CredentialsPush | Run, session: Session): Promise<void> {
+    if (message.type === 'credentials') {
+      await this.#store.receive(message, session.key);
+      // Acknowledge a redelivery of what is held too: it tells the coordinator this agent is current.
+      if (this.#store.seq === message.seq) {
+        this.#connector.send({ type: 'ack', seq: message.seq });
+        this.#settleReady.resolve();
+      }
+    } else {
+      await this.#run(message, session);
+    }
+  }
+
+  async #run(run: Run, session: Session): Promise<void> {
+    if (this.#stopping) {
+      this.#runner.refuse(run.taskId, 'credfwd-agent: the agent is shutting down');
+      return;
+    }
+    let taskEnv: Record<string, string> | undefined;
+    if (run.env !== undefined) {
+      try {
+        taskEnv = await openStringRecord(session.key, run.env, 'task env');
+      } catch (err) {
+        if (!isCredfwdError(err)) throw err;
+        this.#runner.refuse(run.taskId, `credfwd-agent: ${err.message}`);
+        return;
+      }
+    }
+    const prepared = taskEnvironment({ baseEnv: this.#baseEnv, settings: session, credentials: this.#store.current(), taskEnv });
+    if ('refusal' in prepared) {
+      this.#runner.refuse(run.taskId, prepared.refusal);
+      return;
+    }
+    this.#runner.run({ taskId: run.taskId, argv: run.argv, env: prepared.env, cwd: run.cwd, timeoutMs: run.timeoutMs });
+  }
+
+  #sendTaskFrame(message: Output | Exit): void {
+    // Output that finds no connection is dropped rather than buffered without bound.
+    if (!this.#connector.send(message) && message.type === 'exit') this.#pendingExits.push(message);
+  }
+
+  #stop(end: AgentEnd | CredfwdError): Promise<void> {
+    this.#stopping ??= this.#shutdown(end);
+    return this.#stopping;
+  }
+
+  async #shutdown(end: AgentEnd | CredfwdError): Promise<void> {
+    if (end instanceof CredfwdError) {
+      this.#logger.error({ code: end.code }, end.message);
+    } else if (end.reason === 'revoked') {
+      this.#logger.warn('the coordinator revoked this cluster; wiping credentials and stopping tasks');
+    } else {
+      this.#logger.info('agent closing');
+    }
+    this.#store.wipe();
+    // Tasks go first so that, on a clean close, their exits still reach the coordinator.
+    await this.#runner.killAll();
+    await this.#connector.close();
+    // Again: a push may have landed while the tasks were dying.
+    this.#store.wipe();
+    if (end instanceof CredfwdError) {
+      this.#settleReady.reject(end);
+      this.#settleDone.reject(end);
+    } else {
+      // A no-op once ready has resolved.
+      this.#settleReady.reject(notReadyError(end));
+      this.#settleDone.resolve(end);
+    }
+  }
+}
+
+function notReadyError(end: AgentEnd): CredfwdError {
+  return end.reason === 'revoked'
+    ? new CredfwdError('CLUSTER_REVOKED', 'the cluster was revoked before this agent was ready', 'launch a new cluster and join it with its join string')
+    : new CredfwdError('CLUSTER_CLOSED', 'the agent was closed before it was ready', 'start the agent again to rejoin the cluster');
+}

@@ -1,0 +1,219 @@
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import anyTest, { type TestFn } from 'ava';
+import { CloseCode, createJoinToken, sealJson, type AgentMessage, type JoinInfo } from '@credfwd/shared';
+import { startAgent, type Agent, type AgentOptions } from '../src/index.ts';
+import { capturedLogger } from './helpers/captured-logger.ts';
+import { ProtocolPeer, createTlsIdentity, type ProtocolPeerOptions, type TlsIdentity } from './helpers/protocol-peer.ts';
+
+const test = anyTest as TestFn<{ tls: TlsIdentity; peers: ProtocolPeer[]; agents: Agent[] }>;
+
+const CREDENTIALS = { accessKeyId: 'ASIAPEERTESTKEY00001', secretAccessKey: 'peer-secret-value', sessionToken: 'peer-session-token' };
+
+test.before(async (t) => {
+  t.context.tls = await createTlsIdentity();
+});
+
+test.beforeEach((t) => {
+  t.context.peers = [];
+  t.context.agents = [];
+});
+
+test.afterEach.always(async (t) => {
+  await Promise.all(t.context.agents.map((agent) => agent.close()));
+  await Promise.all(t.context.peers.map((peer) => peer.close()));
+});
+
+async function peer(t: { context: { tls: TlsIdentity; peers: ProtocolPeer[] } }, options: Partial<ProtocolPeerOptions> = {}): Promise<ProtocolPeer> {
+  const started = await ProtocolPeer.start({ tls: t.context.tls, ...options });
+  t.context.peers.push(started);
+  return started;
+}
+
+function agent(t: { context: { agents: Agent[] } }, join: JoinInfo, options: Partial<AgentOptions> = {}): Agent & { logs(): string } {
+  const log = capturedLogger();
+  const started = startAgent({ join, agentId: 'agent-1', logger: log.logger, baseEnv: { PATH: process.env.PATH }, ...options });
+  t.context.agents.push(started);
+  return Object.assign(started, { logs: log.text });
+}
+
+const isType = <T extends AgentMessage['type']>(type: T) => (f: AgentMessage): f is Extract<AgentMessage, { type: T }> => f.type === type;
+
+/** A port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+test('a wrong pin gives AGENT_PIN_MISMATCH and no hello is sent', async (t) => {
+  const coordinator = await peer(t);
+  const a = agent(t, coordinator.join({ pin: 'ab'.repeat(32) }));
+  await t.throwsAsync(a.ready, { code: 'AGENT_PIN_MISMATCH' });
+  await t.throwsAsync(a.done, { code: 'AGENT_PIN_MISMATCH' });
+  t.deepEqual(coordinator.frames, []);
+});
+
+test('with the right pin the agent completes the handshake, acks credentials and is ready', async (t) => {
+  const coordinator = await peer(t);
+  const a = agent(t, coordinator.join({ pin: t.context.tls.pin }));
+  const session = await coordinator.nextSession();
+  t.is(session.agentId, 'agent-1');
+  t.is(a.credentials(), undefined);
+  await session.sendCredentials(1, CREDENTIALS, 900);
+  await a.ready;
+  t.deepEqual(await session.next(isType('ack')), { type: 'ack', seq: 1 });
+  const summary = a.credentials();
+  t.is(summary?.seq, 1);
+  t.is(summary?.accessKeyIdMasked, 'ASIA…0001');
+  const logs = a.logs();
+  t.false(logs.includes(CREDENTIALS.secretAccessKey));
+  t.false(logs.includes(CREDENTIALS.sessionToken));
+  t.false(logs.includes(coordinator.token));
+});
+
+test('in none mode the agent is ready on welcome', async (t) => {
+  const coordinator = await peer(t, { delivery: 'none' });
+  const a = agent(t, coordinator.join({ pin: t.context.tls.pin }));
+  await a.ready;
+  t.pass();
+});
+
+test('a task runs with the cluster environ, the credentials and its own sealed env', async (t) => {
+  const coordinator = await peer(t, { environ: { DATASET: 's3://bucket/x' }, region: 'eu-central-1' });
+  const a = agent(t, coordinator.join({ pin: t.context.tls.pin }), { baseEnv: { PATH: process.env.PATH, AWS_PROFILE: 'launcher', CREDFWD_JOIN: 'leak' } });
+  const session = await coordinator.nextSession();
+  await session.sendCredentials(1, CREDENTIALS);
+  await a.ready;
+  session.send({
+    type: 'run',
+    taskId: 't1',
+    argv: [process.execPath, '-e', 'process.stdout.write(JSON.stringify(process.env))'],
+    env: await sealJson(session.key, { TASK_VAR: 'task' }),
+  });
+  const result = await session.taskResult('t1');
+  t.is(result.code, 0);
+  const env = JSON.parse(result.stdout) as Record<string, string>;
+  t.is(env.DATASET, 's3://bucket/x');
+  t.is(env.TASK_VAR, 'task');
+  t.is(env.AWS_ACCESS_KEY_ID, CREDENTIALS.accessKeyId);
+  t.is(env.AWS_REGION, 'eu-central-1');
+  t.is(env.AWS_PROFILE, undefined);
+  t.is(env.CREDFWD_JOIN, undefined);
+});
+
+test('in env mode without credentials a task is refused with 125', async (t) => {
+  const coordinator = await peer(t);
+  agent(t, coordinator.join({ pin: t.context.tls.pin }));
+  const session = await coordinator.nextSession();
+  session.send({ type: 'run', taskId: 't1', argv: ['true'] });
+  const result = await session.taskResult('t1');
+  t.is(result.code, 125);
+  t.is(result.stderr, 'credfwd-agent: no unexpired credentials on this worker\n');
+});
+
+test('in endpoint mode tasks are refused with 125 since this version cannot serve it', async (t) => {
+  const coordinator = await peer(t, { delivery: 'endpoint' });
+  const a = agent(t, coordinator.join({ pin: t.context.tls.pin }));
+  const session = await coordinator.nextSession();
+  await session.sendCredentials(1, CREDENTIALS);
+  await a.ready;
+  session.send({ type: 'run', taskId: 't1', argv: ['true'] });
+  const result = await session.taskResult('t1');
+  t.is(result.code, 125);
+  t.regex(result.stderr, /endpoint delivery is not supported by this agent version/);
+  t.regex(a.logs(), /endpoint delivery/);
+});
+
+test('a wrong token is refused with 4401 and the agent stops with AGENT_AUTH_FAILED', async (t) => {
+  const coordinator = await peer(t);
+  const a = agent(t, coordinator.join({ pin: t.context.tls.pin, token: createJoinToken() }));
+  await t.throwsAsync(a.done, { code: 'AGENT_AUTH_FAILED' });
+  t.deepEqual(coordinator.closeCodes, [CloseCode.authFailed], 'no retry after a refusal');
+});
+
+test('a protocol version mismatch (4409) is fatal', async (t) => {
+  const coordinator = await peer(t, { onHello: (ws) => ws.close(CloseCode.versionMismatch) });
+  const a = agent(t, coordinator.join({ pin: t.context.tls.pin }));
+  await t.throwsAsync(a.done, { code: 'PROTOCOL_MISMATCH' });
+});
+
+test('revocation (4403) wipes credentials, kills tasks and ends the agent cleanly', async (t) => {
+  const coordinator = await peer(t);
+  const a = agent(t, coordinator.join({ pin: t.context.tls.pin }));
+  const session = await coordinator.nextSession();
+  await session.sendCredentials(1, CREDENTIALS);
+  await a.ready;
+  session.send({ type: 'run', taskId: 'long', argv: ['sh', '-c', 'echo started; exec sleep 1000'] });
+  await session.next((f): f is AgentMessage => f.type === 'output' && f.chunk.includes('started'));
+  session.ws.close(CloseCode.clusterRevoked);
+  t.deepEqual(await a.done, { reason: 'revoked' });
+  t.is(a.credentials(), undefined);
+  t.regex(a.logs(), /"taskId":"long".*"signal":"SIGTERM".*"msg":"task exited"/);
+});
+
+test('a malformed frame closes the connection with 4400 and the agent reconnects', async (t) => {
+  const coordinator = await peer(t);
+  const a = agent(t, coordinator.join({ pin: t.context.tls.pin }));
+  const first = await coordinator.nextSession();
+  first.ws.send('{"type":"credentials","seq":"one"}');
+  t.is(await first.closed(), CloseCode.badFrame);
+  const second = await coordinator.nextSession();
+  await second.sendCredentials(1, CREDENTIALS);
+  await a.ready;
+  t.regex(a.logs(), /bad frame from coordinator/);
+});
+
+test('the agent fails over to the next address when the first does not answer', async (t) => {
+  const coordinator = await peer(t);
+  const a = agent(t, coordinator.join({ pin: t.context.tls.pin, addresses: [`127.0.0.1:${await closedPort()}`, coordinator.address] }));
+  const session = await coordinator.nextSession();
+  await session.sendCredentials(1, CREDENTIALS);
+  await a.ready;
+  t.regex(a.logs(), /ECONNREFUSED/);
+});
+
+test('the agent drops a connection that misses two heartbeats and reconnects', async (t) => {
+  const coordinator = await peer(t);
+  agent(t, coordinator.join({ pin: t.context.tls.pin }), { heartbeatIntervalMs: 100 });
+  const first = await coordinator.nextSession();
+  await first.closed();
+  await coordinator.nextSession();
+  t.pass();
+});
+
+test('pings keep the connection up', async (t) => {
+  const coordinator = await peer(t, { pingIntervalMs: 20 });
+  const a = agent(t, coordinator.join({ pin: t.context.tls.pin }), { heartbeatIntervalMs: 100 });
+  const session = await coordinator.nextSession();
+  // Twenty ping periods, ten heartbeat timeouts: a real event to wait on, not a sleep.
+  await new Promise<void>((resolve) => {
+    let pongs = 0;
+    session.ws.on('pong', () => {
+      if (++pongs === 20) resolve();
+    });
+  });
+  t.is(session.ws.readyState, session.ws.OPEN);
+  await session.sendCredentials(1, CREDENTIALS);
+  await a.ready;
+});
+
+test('close() closes with 1000, kills tasks and ends with reason closed', async (t) => {
+  const coordinator = await peer(t);
+  const a = agent(t, coordinator.join({ pin: t.context.tls.pin }));
+  const session = await coordinator.nextSession();
+  await session.sendCredentials(1, CREDENTIALS);
+  await a.ready;
+  session.send({ type: 'run', taskId: 'long', argv: ['sh', '-c', 'echo started; exec sleep 1000'] });
+  await session.next((f): f is AgentMessage => f.type === 'output' && f.chunk.includes('started'));
+  const closed = session.closed();
+  await a.close();
+  await a.close();
+  t.is(await closed, CloseCode.normal);
+  t.deepEqual(await a.done, { reason: 'closed' });
+  const exit = await session.next(isType('exit'));
+  t.is(exit.signal, 'SIGTERM', 'the exit of a killed task still reached the coordinator');
+});

@@ -1,0 +1,98 @@
+import { randomBytes } from 'node:crypto';
+import test from 'ava';
+import { CredfwdError, sealJson, type AwsCredentials, type CredentialsPush } from '@credfwd/shared';
+import { CredentialStore } from '../src/credential-store.ts';
+import { capturedLogger } from './helpers/captured-logger.ts';
+
+const TEN_MINUTES_MS = 10 * 60_000;
+
+function credentials(n: number): AwsCredentials {
+  return {
+    accessKeyId: `ASIATESTKEY${String(n).padStart(9, '0')}`,
+    secretAccessKey: `secret-${n}-${randomBytes(8).toString('hex')}`,
+    sessionToken: `token-${n}-${randomBytes(8).toString('hex')}`,
+    // A coordinator's idea of expiry that the agent must not use.
+    expiration: new Date(Date.now() + 10 * 3600_000).toISOString(),
+  };
+}
+
+async function push(key: Uint8Array, seq: number, value: unknown, remainingSeconds = 900): Promise<CredentialsPush> {
+  return { type: 'credentials', seq, remainingSeconds, jwe: await sealJson(key, value) };
+}
+
+/** A clock running 10 minutes ahead of the host's, which a test can move. */
+function skewedClock(): { now(): number; advance(ms: number): void } {
+  let offset = TEN_MINUTES_MS;
+  return { now: () => Date.now() + offset, advance: (ms) => { offset += ms; } };
+}
+
+test('CredentialStore reckons expiry from remainingSeconds on its own clock, not the coordinator\'s expiration', async (t) => {
+  const key = new Uint8Array(randomBytes(32));
+  const clock = skewedClock();
+  const store = new CredentialStore({ logger: capturedLogger().logger, clock });
+  const before = clock.now();
+  const stored = await store.receive(await push(key, 1, credentials(1), 900), key);
+  t.truthy(stored);
+  const expiresAt = stored!.expiresAt.getTime();
+  t.true(expiresAt >= before + 900_000 && expiresAt <= clock.now() + 900_000);
+  t.is(store.current()?.seq, 1);
+  clock.advance(899_000);
+  t.is(store.current()?.seq, 1, 'still valid just before expiry on the agent clock');
+  clock.advance(2_000);
+  t.is(store.current(), undefined, 'expired on the agent clock, whatever the expiration field says');
+  t.is(store.summary(), undefined);
+});
+
+test('CredentialStore ignores pushes whose seq is not newer than the held one', async (t) => {
+  const key = new Uint8Array(randomBytes(32));
+  const store = new CredentialStore({ logger: capturedLogger().logger });
+  t.truthy(await store.receive(await push(key, 5, credentials(5)), key));
+  t.is(await store.receive(await push(key, 4, credentials(4)), key), undefined);
+  t.is(await store.receive(await push(key, 5, credentials(55)), key), undefined);
+  t.is(store.current()?.value.accessKeyId, credentials(5).accessKeyId);
+  t.truthy(await store.receive(await push(key, 6, credentials(6)), key));
+  t.is(store.current()?.seq, 6);
+  t.is(store.seq, 6);
+});
+
+test('CredentialStore.wipe forgets the credentials but not the seq, so an old push cannot come back', async (t) => {
+  const key = new Uint8Array(randomBytes(32));
+  const store = new CredentialStore({ logger: capturedLogger().logger });
+  await store.receive(await push(key, 3, credentials(3)), key);
+  store.wipe();
+  t.is(store.current(), undefined);
+  t.is(await store.receive(await push(key, 2, credentials(2)), key), undefined);
+  t.is(store.current(), undefined);
+});
+
+test('CredentialStore refuses a payload of the wrong shape without quoting it', async (t) => {
+  const key = new Uint8Array(randomBytes(32));
+  const store = new CredentialStore({ logger: capturedLogger().logger });
+  const err = await t.throwsAsync(store.receive(await push(key, 1, { accessKeyId: 'short', secretAccessKey: 'do-not-echo-me' }), key), {
+    instanceOf: CredfwdError,
+    code: 'PROTOCOL_VIOLATION',
+  });
+  t.notRegex(err?.message ?? '', /do-not-echo-me|short/);
+  t.is(store.current(), undefined);
+});
+
+test('CredentialStore refuses a payload sealed under another key', async (t) => {
+  const key = new Uint8Array(randomBytes(32));
+  const store = new CredentialStore({ logger: capturedLogger().logger });
+  await t.throwsAsync(store.receive(await push(new Uint8Array(randomBytes(32)), 1, credentials(1)), key), { code: 'PROTOCOL_VIOLATION' });
+});
+
+test('CredentialStore logs the masked key id and expiry, never the secret or the token', async (t) => {
+  const key = new Uint8Array(randomBytes(32));
+  const log = capturedLogger();
+  const store = new CredentialStore({ logger: log.logger });
+  const value = credentials(7);
+  await store.receive(await push(key, 7, value), key);
+  const text = log.text();
+  t.regex(text, /credentials received/);
+  t.true(text.includes('ASIA…0007'));
+  t.false(text.includes(value.accessKeyId));
+  t.false(text.includes(value.secretAccessKey));
+  t.false(text.includes(value.sessionToken!));
+  t.deepEqual(store.summary(), { seq: 7, expiresAt: store.current()!.expiresAt, accessKeyIdMasked: 'ASIA…0007' });
+});

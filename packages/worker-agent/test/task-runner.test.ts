@@ -1,0 +1,217 @@
+import test from 'ava';
+import { MAX_OUTPUT_CHUNK_BYTES, type Exit, type Output } from '@credfwd/shared';
+import { TaskRunner, type TaskSpec } from '../src/task-runner.ts';
+import { taskEnvironment } from '../src/task-environment.ts';
+import { capturedLogger } from './helpers/captured-logger.ts';
+
+const NODE = process.execPath;
+const BASE_ENV = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
+
+interface Result {
+  frames: Array<Output | Exit>;
+  stdout: string;
+  stderr: string;
+  exit: Exit;
+}
+
+const runners: TaskRunner[] = [];
+
+// Whatever a failing test left running dies with it.
+test.after.always(() => Promise.all(runners.map((runner) => runner.killAll())));
+
+interface Harness {
+  runner: TaskRunner;
+  /** Resolves with the first frame, already sent or still to come, that matches. */
+  frame(match: (frame: Output | Exit) => boolean): Promise<Output | Exit>;
+  result(taskId: string): Promise<Result>;
+}
+
+/** A runner whose sink records every frame. */
+function harness(killGraceMs?: number): Harness {
+  const frames: Array<Output | Exit> = [];
+  const waiters = new Set<() => void>();
+  const runner = new TaskRunner({
+    logger: capturedLogger().logger,
+    killGraceMs,
+    sink: {
+      send(message) {
+        frames.push(message);
+        for (const wake of waiters) wake();
+      },
+    },
+  });
+  runners.push(runner);
+  const frame = (match: (frame: Output | Exit) => boolean): Promise<Output | Exit> => new Promise((resolve) => {
+    const check = (): void => {
+      const found = frames.find(match);
+      if (!found) return;
+      waiters.delete(check);
+      resolve(found);
+    };
+    waiters.add(check);
+    check();
+  });
+  const result = async (taskId: string): Promise<Result> => {
+    const exit = await frame((f) => f.type === 'exit' && f.taskId === taskId) as Exit;
+    const own = frames.filter((f) => f.taskId === taskId);
+    const text = (stream: string): string => own.filter((f): f is Output => f.type === 'output' && f.stream === stream).map((f) => f.chunk).join('');
+    return { frames: own, stdout: text('stdout'), stderr: text('stderr'), exit };
+  };
+  return { runner, frame, result };
+}
+
+function spec(taskId: string, argv: string[], extra: Partial<TaskSpec> = {}): TaskSpec {
+  return { taskId, argv, env: BASE_ENV, ...extra };
+}
+
+test('TaskRunner streams 100 KiB of output in chunks of at most 32 KiB, then the exit', async (t) => {
+  const { runner, result } = harness();
+  runner.run(spec('big', [NODE, '-e', 'process.stdout.write("x".repeat(100 * 1024)); process.stderr.write("done")']));
+  const { frames, stdout, stderr, exit } = await result('big');
+  t.is(stdout, 'x'.repeat(100 * 1024));
+  t.is(stderr, 'done');
+  const outputs = frames.filter((f): f is Output => f.type === 'output');
+  t.true(outputs.length >= 4);
+  for (const f of outputs) t.true(Buffer.byteLength(f.chunk) <= MAX_OUTPUT_CHUNK_BYTES);
+  t.is(frames.at(-1), exit, 'the exit frame comes after all output');
+  t.deepEqual(exit, { type: 'exit', taskId: 'big', code: 0, signal: null });
+});
+
+test('TaskRunner never splits a multi-byte character across chunks', async (t) => {
+  const { runner, result } = harness();
+  // 3-byte and 4-byte characters, in writes that do not line up with pipe reads or chunk sizes.
+  const script = 'for (let i = 0; i < 40; i++) process.stdout.write("€😀".repeat(997) + "a")';
+  runner.run(spec('utf8', [NODE, '-e', script]));
+  const { frames, stdout } = await result('utf8');
+  t.is(stdout, ('€😀'.repeat(997) + 'a').repeat(40));
+  for (const f of frames) {
+    if (f.type !== 'output') continue;
+    t.true(Buffer.byteLength(f.chunk) <= MAX_OUTPUT_CHUNK_BYTES);
+    t.false(f.chunk.includes('\uFFFD'));
+    t.is(Buffer.from(f.chunk, 'utf8').toString('utf8'), f.chunk, 'no lone surrogate at a chunk edge');
+  }
+});
+
+test('TaskRunner reports the exit code', async (t) => {
+  const { runner, result } = harness();
+  runner.run(spec('three', ['sh', '-c', 'echo out; echo err >&2; exit 3']));
+  const { stdout, stderr, exit } = await result('three');
+  t.is(stdout, 'out\n');
+  t.is(stderr, 'err\n');
+  t.is(exit.code, 3);
+  t.is(exit.signal, null);
+});
+
+test('TaskRunner reports death by signal', async (t) => {
+  const { runner, result } = harness();
+  runner.run(spec('sig', ['sh', '-c', 'kill -TERM $$']));
+  const { exit } = await result('sig');
+  t.is(exit.code, null);
+  t.is(exit.signal, 'SIGTERM');
+});
+
+test('TaskRunner answers a missing command with 127 and a stderr line naming it', async (t) => {
+  const { runner, result } = harness();
+  runner.run(spec('missing', ['credfwd-no-such-command', '--secret-looking-arg']));
+  const { stderr, exit } = await result('missing');
+  t.is(exit.code, 127);
+  t.regex(stderr, /cannot start "credfwd-no-such-command": ENOENT/);
+  t.false(stderr.includes('--secret-looking-arg'));
+});
+
+test('TaskRunner runs in the given cwd with no stdin', async (t) => {
+  const { runner, result } = harness();
+  runner.run(spec('cwd', ['sh', '-c', 'pwd; cat; echo "stdin closed"'], { cwd: '/tmp' }));
+  const { stdout, exit } = await result('cwd');
+  t.is(stdout, '/tmp\nstdin closed\n');
+  t.is(exit.code, 0);
+});
+
+test('TaskRunner terminates a task past its timeoutMs with SIGTERM', async (t) => {
+  const { runner, result } = harness();
+  runner.run(spec('slow', [NODE, '-e', 'setInterval(() => {}, 1000)'], { timeoutMs: 200 }));
+  const { exit } = await result('slow');
+  t.is(exit.signal, 'SIGTERM');
+});
+
+test('TaskRunner kills a task that ignores SIGTERM with SIGKILL after the grace period', async (t) => {
+  const { runner, frame, result } = harness(200);
+  runner.run(spec('stubborn', ['sh', '-c', 'trap "" TERM; echo armed; while :; do sleep 1; done']));
+  // Only once the task says its trap is set can SIGTERM be known to be ignored.
+  await frame((f) => f.type === 'output' && f.chunk.includes('armed'));
+  await runner.killAll();
+  t.is((await result('stubborn')).exit.signal, 'SIGKILL');
+});
+
+test('TaskRunner.killAll kills the whole process group, grandchildren included', async (t) => {
+  const { runner, frame, result } = harness();
+  // The background sleep holds the output pipe: the task only ends once it is dead too.
+  runner.run(spec('group', ['sh', '-c', 'sleep 1000 & echo started; wait']));
+  await frame((f) => f.type === 'output' && f.chunk.includes('started'));
+  t.true(runner.has('group'));
+  await runner.killAll();
+  t.false(runner.has('group'));
+  t.is((await result('group')).exit.signal, 'SIGTERM');
+});
+
+test('TaskRunner.refuse sends one stderr line and exit 125', async (t) => {
+  const { runner, result } = harness();
+  runner.refuse('nope', 'credfwd-agent: no unexpired credentials on this worker');
+  const { stderr, exit } = await result('nope');
+  t.is(stderr, 'credfwd-agent: no unexpired credentials on this worker\n');
+  t.deepEqual(exit, { type: 'exit', taskId: 'nope', code: 125, signal: null });
+});
+
+test('taskEnvironment builds the env a task really sees: no overriding identity, no credfwd variables', async (t) => {
+  const expiresAt = new Date(Date.now() + 3600_000);
+  const prepared = taskEnvironment({
+    baseEnv: { ...BASE_ENV, AWS_PROFILE: 'launcher', AWS_ROLE_ARN: 'arn:aws:iam::1:role/x', CREDFWD_JOIN: 'credfwd://must-not-leak', CREDFWD_AGENT_ID: 'a1', HOME: '/tmp' },
+    settings: { delivery: 'env', region: 'eu-west-1', environ: { DATASET: 's3://bucket/x' } },
+    credentials: { seq: 1, expiresAt, value: { accessKeyId: 'ASIATESTKEY000000001', secretAccessKey: 'task-secret', sessionToken: 'task-token' } },
+    taskEnv: { TASK_ONLY: 'yes' },
+  });
+  if (!('env' in prepared)) return t.fail(prepared.refusal);
+  const { runner, result } = harness();
+  runner.run(spec('env', [NODE, '-e', 'process.stdout.write(JSON.stringify(process.env))'], { env: prepared.env }));
+  const seen = JSON.parse((await result('env')).stdout) as Record<string, string>;
+  t.is(seen.AWS_PROFILE, undefined);
+  t.is(seen.AWS_ROLE_ARN, undefined);
+  t.false(Object.keys(seen).some((name) => name.startsWith('CREDFWD_')));
+  t.is(seen.AWS_ACCESS_KEY_ID, 'ASIATESTKEY000000001');
+  t.is(seen.AWS_SECRET_ACCESS_KEY, 'task-secret');
+  t.is(seen.AWS_SESSION_TOKEN, 'task-token');
+  t.is(seen.AWS_CREDENTIAL_EXPIRATION, expiresAt.toISOString());
+  t.is(seen.AWS_REGION, 'eu-west-1');
+  t.is(seen.AWS_DEFAULT_REGION, 'eu-west-1');
+  t.is(seen.DATASET, 's3://bucket/x');
+  t.is(seen.TASK_ONLY, 'yes');
+  t.is(seen.HOME, '/tmp');
+});
+
+test('taskEnvironment refuses env mode without unexpired credentials, and endpoint mode', (t) => {
+  const settings = { region: null, environ: {} };
+  t.deepEqual(taskEnvironment({ baseEnv: BASE_ENV, settings: { ...settings, delivery: 'env' }, credentials: undefined }), {
+    refusal: 'credfwd-agent: no unexpired credentials on this worker\n',
+  });
+  const endpoint = taskEnvironment({ baseEnv: BASE_ENV, settings: { ...settings, delivery: 'endpoint' }, credentials: undefined });
+  t.regex('refusal' in endpoint ? endpoint.refusal : '', /endpoint delivery is not supported by this agent version/);
+});
+
+test('taskEnvironment keeps the worker\'s own identity in none mode', (t) => {
+  const prepared = taskEnvironment({
+    baseEnv: { ...BASE_ENV, AWS_ROLE_ARN: 'arn:aws:iam::1:role/irsa', AWS_ACCESS_KEY_ID: 'AKIASTALE', CREDFWD_JOIN: 'x' },
+    settings: { delivery: 'none', region: null, environ: {} },
+    credentials: undefined,
+  });
+  t.deepEqual(prepared, { env: { ...BASE_ENV, AWS_ROLE_ARN: 'arn:aws:iam::1:role/irsa' } });
+});
+
+test('taskEnvironment refuses a task env that would override the forwarded credentials', (t) => {
+  const prepared = taskEnvironment({
+    baseEnv: BASE_ENV,
+    settings: { delivery: 'env', region: null, environ: {} },
+    credentials: { seq: 1, expiresAt: new Date(Date.now() + 60_000), value: { accessKeyId: 'ASIATESTKEY000000001', secretAccessKey: 's' } },
+    taskEnv: { AWS_PROFILE: 'other' },
+  });
+  t.regex('refusal' in prepared ? prepared.refusal : '', /task env refused: .*AWS_PROFILE/);
+});

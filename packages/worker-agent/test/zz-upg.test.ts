@@ -1,0 +1,22 @@
+import test from 'ava';
+import { once } from 'node:events';
+import { createServer } from 'node:https';
+import { generate } from 'selfsigned';
+import WebSocket from 'ws';
+import { PinnedAgent } from '/work/main/packages/worker-agent/src/pinned-agent.ts';
+test('upgrade seen?', async (t) => {
+  const p = await generate([{ name: 'commonName', value: 'x' }], { keySize: 2048 });
+  const server = createServer({ cert: p.cert, key: p.private });
+  let requests = 0;
+  server.on('upgrade', () => { requests++; });
+  server.on('request', () => { requests++; });
+  server.listen(0, '127.0.0.1'); await once(server, 'listening');
+  const port = (server.address() as any).port;
+  const ws = new WebSocket(`wss://127.0.0.1:${port}/v1/agent`, { agent: new PinnedAgent('ab'.repeat(32)) });
+  const [err] = await once(ws, 'error').catch((e) => [e]);
+  await once(ws, 'close');
+  await new Promise((r) => setTimeout(r, 300));
+  t.log('error', (err as any).code, 'requests seen by server', requests);
+  server.close(); server.closeAllConnections();
+  t.pass();
+});

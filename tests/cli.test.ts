@@ -1,0 +1,92 @@
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { collectOutput, descendantPids } from './helpers/processes.ts';
+import { CREDFWD_BIN, isolatedEnv, parseJsonLines, runCredfwd } from './helpers/credfwd-cli.ts';
+
+test('launch -- cmd prints each worker\'s output prefixed and exits 0 when all succeed', async (t) => {
+  const result = await runCredfwd(['launch', '--workers', '2', '--credentials', 'none', '--', 'sh', '-c', 'echo out; echo err >&2'], isolatedEnv());
+  t.is(result.code, 0, result.stderr);
+  const out = result.stdout.trim().split('\n').sort();
+  t.is(out.length, 2);
+  for (const line of out) t.regex(line, /^c-[0-9a-f]+-w[12] \| out$/);
+  t.regex(result.stderr, /-w1 \| err/);
+  t.regex(result.stderr, /-w2 \| err/);
+});
+
+test('launch --json prints one object per worker and exits non-zero if any worker failed', async (t) => {
+  const result = await runCredfwd(
+    ['launch', '--workers', '3', '--json', '--credentials', 'none', '--', 'sh', '-c', 'echo hi; exit 3'],
+    isolatedEnv(),
+  );
+  t.is(result.code, 1);
+  const lines = parseJsonLines(result.stdout);
+  t.is(lines.length, 3);
+  for (const line of lines) {
+    t.deepEqual(Object.keys(line).sort(), ['exitCode', 'signal', 'stderr', 'stdout', 'worker']);
+    t.is(line.exitCode, 3);
+    t.is(line.stdout, 'hi\n');
+  }
+});
+
+test('a command that does not exist on the worker is exit 127 with a message, not a crash', async (t) => {
+  const result = await runCredfwd(['launch', '--json', '--credentials', 'none', '--', 'no-such-command-credfwd'], isolatedEnv());
+  t.is(result.code, 1);
+  const [line] = parseJsonLines(result.stdout);
+  t.is(line?.exitCode, 127);
+  t.regex(line?.stderr ?? '', /no-such-command-credfwd/);
+});
+
+test('usage errors: error[CODE], a hint, exit 2, no stack trace', async (t) => {
+  const env = isolatedEnv();
+  const bad = join(env.HOME ?? '', 'bad.env');
+  writeFileSync(bad, 'GOOD=1\nthis line is wrong\n');
+  const cases: Array<[string[], string, RegExp?]> = [
+    [['launch', '--workers', 'many'], 'USAGE'],
+    [['launch', '--credentials', 'sometimes'], 'USAGE'],
+    [['launch', '--credentials', 'role:not-an-arn'], 'CONFIG_INVALID'],
+    [['launch', '--duration', 'soon'], 'USAGE'],
+    [['launch', '--duration', '5m'], 'CONFIG_INVALID'],
+    [['launch', '--env', 'NOEQUALS'], 'USAGE'],
+    [['launch', '--env-file', join(env.HOME ?? '', 'missing.env')], 'ENV_FILE_INVALID'],
+    [['launch', '--env-file', bad], 'ENV_FILE_INVALID', /line 2/],
+    [['launch', '--region', 'mars'], 'CONFIG_INVALID'],
+    [['launch', '--bogus'], 'USAGE'],
+  ];
+  for (const [args, code, extra] of cases) {
+    const result = await runCredfwd(args, { ...env, AWS_ACCESS_KEY_ID: 'AKIAEXAMPLEEXAMPLE12', AWS_SECRET_ACCESS_KEY: 'not-used' });
+    t.is(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+    t.regex(result.stderr, new RegExp(`^error\\[${code}\\]: .+\\nhint: .+`, 'm'), args.join(' '));
+    if (extra) t.regex(result.stderr, extra);
+    t.notRegex(result.stderr, /\n\s+at /, 'no stack trace');
+  }
+});
+
+test('launch without a command prints the join command, serves until SIGINT, then leaves no process behind', async (t) => {
+  const child = spawn(process.execPath, ['--', CREDFWD_BIN, 'launch', '--workers', '2', '--credentials', 'none'], { env: isolatedEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  const done = collectOutput(child);
+  let seen = '';
+  await new Promise<void>((resolve) => {
+    child.stdout?.on('data', (chunk: Buffer) => {
+      seen += chunk.toString('utf8');
+      if (seen.includes('serving until Ctrl-C')) resolve();
+    });
+  });
+  t.regex(seen, /CREDFWD_JOIN='credfwd:\/\/127\.0\.0\.1:\d+\/c-[0-9a-f]+\?token=[\w-]{43}&pin=sha256:[0-9a-f]{64}' credfwd-agent join/);
+  const agents = descendantPids(child.pid ?? 0);
+  t.is(agents.length, 2, 'two local agents run');
+  child.kill('SIGINT');
+  const result = await done;
+  t.is(result.code, 0, result.stderr);
+  t.deepEqual(agents.filter((pid) => isAlive(pid)), [], 'agents are gone');
+});
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,35 @@
+import type { ChildProcess } from 'node:child_process';
+import type { Coordinator } from '@credfwd/coordinator';
+import { AGENT_BIN, spawnNode } from './credfwd-cli.ts';
+import { collectOutput, type ProcessResult } from './processes.ts';
+
+/** An agent process started the way a remote worker would start it. */
+export interface SpawnedAgent {
+  child: ChildProcess;
+  result: Promise<ProcessResult>;
+}
+
+/** Starts `credfwd-agent join` with the join string in CREDFWD_JOIN and the given worker environment. */
+export function spawnAgent(joinString: string, agentId: string, workerEnv: Record<string, string> = {}): SpawnedAgent {
+  const child = spawnNode(AGENT_BIN, ['join'], {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? '/tmp',
+    ...workerEnv,
+    CREDFWD_JOIN: joinString,
+    CREDFWD_AGENT_ID: agentId,
+  });
+  return { child, result: collectOutput(child) };
+}
+
+/** Resolves when the agent holds its cluster's current credentials (or joined, in null mode). */
+export function agentReady(coordinator: Coordinator, clusterId: string, agentId: string): Promise<void> {
+  if (coordinator.hub.readyAgents(clusterId).includes(agentId)) return Promise.resolve();
+  return new Promise((resolve) => {
+    const onReady = (c: string, a: string): void => {
+      if (c !== clusterId || a !== agentId) return;
+      coordinator.hub.off('agent-ready', onReady);
+      resolve();
+    };
+    coordinator.hub.on('agent-ready', onReady);
+  });
+}
