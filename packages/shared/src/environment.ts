@@ -121,17 +121,15 @@ export interface WorkloadEnvInput {
 
 /** Builds a workload's environment exactly as the delivery table of DESIGN.md says. */
 export function buildWorkloadEnv(input: WorkloadEnvInput): Record<string, string> {
-  const removed = new Set<string>(
-    input.mode === 'none' ? STATIC_CREDENTIAL_VARS : [...STATIC_CREDENTIAL_VARS, ...OVERRIDING_IDENTITY_VARS, ...ENDPOINT_VARS],
-  );
+  const removed = new Set<string>(input.mode === 'none' ? STATIC_CREDENTIAL_VARS : [...STATIC_CREDENTIAL_VARS, ...OVERRIDING_IDENTITY_VARS]);
   const env: Record<string, string> = {};
   for (const [name, value] of Object.entries(input.base)) {
     if (value === undefined || removed.has(name) || name.startsWith(CREDFWD_VAR_PREFIX)) continue;
     env[name] = value;
   }
-  if (input.region) {
-    for (const name of REGION_VARS) if (input.environ[name] === undefined) env[name] = input.region;
-  }
+  // One region for every client on the worker: the CLI v1 reads only AWS_DEFAULT_REGION, the SDKs AWS_REGION first.
+  const region = input.environ.AWS_REGION ?? input.environ.AWS_DEFAULT_REGION ?? input.region;
+  if (region) for (const name of REGION_VARS) env[name] = region;
   Object.assign(env, input.environ);
   if (input.mode === 'env') {
     if (!input.credentials) throw new Error('env delivery needs credentials');

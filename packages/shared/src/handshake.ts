@@ -71,13 +71,14 @@ export function verifyProof(token: string, transcript: HandshakeTranscript, mac:
  * connection so each push costs one AES-GCM seal.
  */
 export function deriveSessionKey(own: ExchangeKeyPair, peerPublicKey: string, transcript: HandshakeTranscript): Uint8Array {
-  let peer: KeyObject;
+  let shared: Buffer;
   try {
-    peer = createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: peerPublicKey }, format: 'jwk' });
+    const peer = createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: peerPublicKey }, format: 'jwk' });
+    // Low-order points (e.g. all zeros) pass the import but fail here.
+    shared = diffieHellman({ privateKey: own.privateKey, publicKey: peer });
   } catch (cause) {
-    throw new CredfwdError('PROTOCOL_VIOLATION', 'peer public key is not an X25519 key', 'upgrade the agent and coordinator to the same credfwd version', { cause });
+    throw new CredfwdError('PROTOCOL_VIOLATION', 'peer public key is not a usable X25519 key', 'upgrade the agent and coordinator to the same credfwd version', { cause });
   }
-  const shared = diffieHellman({ privateKey: own.privateKey, publicKey: peer });
   const info = Buffer.concat([Buffer.from('credfwd v1 session key', 'utf8'), transcriptBytes(transcript)]);
   return new Uint8Array(hkdfSync('sha256', shared, Buffer.from(transcript.nonce, 'base64url'), info, 32));
 }

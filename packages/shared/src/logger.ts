@@ -6,10 +6,8 @@ export type { Logger };
  * Field names whose values are secrets wherever they appear. Redaction is a
  * second line of defence: code must not log secrets in the first place.
  */
-const REDACT_PATHS = [
-  'token', 'joinString', 'join', 'secretAccessKey', 'sessionToken', 'credentials', 'authorization', 'mac', 'jwe',
-  '*.token', '*.joinString', '*.secretAccessKey', '*.sessionToken', '*.credentials', '*.authorization', '*.mac', '*.jwe',
-];
+const SECRET_FIELDS = ['token', 'joinString', 'join', 'secretAccessKey', 'sessionToken', 'credentials', 'authorization', 'mac', 'jwe'];
+const REDACT_PATHS = SECRET_FIELDS.flatMap((field) => [field, `*.${field}`, `*.*.${field}`]);
 
 export interface LoggerOptions {
   name: string;

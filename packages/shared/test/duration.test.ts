@@ -19,7 +19,7 @@ for (const [text, seconds] of valid) {
   });
 }
 
-for (const text of ['', '   ', 'h', '1.5h', '-1h', '15M', '1m1h', '1 h', 'soon']) {
+for (const text of ['', '   ', 'h', '1.5h', '-1h', '15M', '1m1h', '1 h', 'soon', '1h30']) {
   test(`parseDuration refuses ${JSON.stringify(text)} with USAGE`, (t) => {
     t.throws(() => parseDuration(text), { instanceOf: CredfwdError, code: 'USAGE' });
   });

@@ -168,6 +168,19 @@ test('buildWorkloadEnv sets the launcher region unless environ sets it', (t) => 
   }
 });
 
+test('buildWorkloadEnv gives both region variables the environ region when environ sets only one', (t) => {
+  for (const environ of [{ AWS_REGION: 'sa-east-1' }, { AWS_DEFAULT_REGION: 'sa-east-1' }]) {
+    const env = build({ mode: 'none', environ });
+    t.is(env.AWS_REGION, 'sa-east-1');
+    t.is(env.AWS_DEFAULT_REGION, 'sa-east-1');
+  }
+});
+
+test('buildWorkloadEnv keeps the worker\'s own AWS_EC2_METADATA_DISABLED in env mode', (t) => {
+  const env = build({ base: { PATH: '/usr/bin', AWS_EC2_METADATA_DISABLED: 'true' }, credentials: { value: credentials, expiresAt } });
+  t.is(env.AWS_EC2_METADATA_DISABLED, 'true');
+});
+
 test('buildWorkloadEnv leaves the worker\'s own region alone when the launcher has none', (t) => {
   const env = build({ mode: 'none', region: null, base: { PATH: '/usr/bin', AWS_REGION: 'us-west-2' } });
   t.is(env.AWS_REGION, 'us-west-2');

@@ -27,10 +27,11 @@ test('createLogger redacts a token and credentials wherever they are logged', (t
     token: 'join-token-value',
     credentials: { accessKeyId: 'ASIAEXAMPLEEXAMPLE01', secretAccessKey: 'secret-access-value', sessionToken: 'session-token-value' },
     agent: { token: 'nested-token-value', mac: 'mac-value', jwe: 'jwe-value' },
+    req: { headers: { authorization: 'deep-authorization-value' } },
     secretAccessKey: 'top-secret-value',
     joinString: 'credfwd://h:1/c?token=join-string-token',
   }, 'agent joined');
-  for (const secret of ['join-token-value', 'secret-access-value', 'session-token-value', 'ASIAEXAMPLEEXAMPLE01', 'nested-token-value', 'mac-value', 'jwe-value', 'top-secret-value', 'join-string-token']) {
+  for (const secret of ['join-token-value', 'secret-access-value', 'session-token-value', 'ASIAEXAMPLEEXAMPLE01', 'nested-token-value', 'mac-value', 'jwe-value', 'top-secret-value', 'join-string-token', 'deep-authorization-value']) {
     t.false(text().includes(secret), secret);
   }
   t.like(lines()[0], { token: '[redacted]', credentials: '[redacted]', agent: { token: '[redacted]' }, msg: 'agent joined' });
