@@ -169,7 +169,7 @@ test('buildWorkloadEnv sets the launcher region unless environ sets it', (t) => 
 });
 
 test('buildWorkloadEnv gives both region variables the environ region when environ sets only one', (t) => {
-  for (const environ of [{ AWS_REGION: 'sa-east-1' }, { AWS_DEFAULT_REGION: 'sa-east-1' }]) {
+  for (const environ of [{ AWS_REGION: 'sa-east-1' }, { AWS_DEFAULT_REGION: 'sa-east-1' }] as Array<Record<string, string>>) {
     const env = build({ mode: 'none', environ });
     t.is(env.AWS_REGION, 'sa-east-1');
     t.is(env.AWS_DEFAULT_REGION, 'sa-east-1');

@@ -55,6 +55,8 @@ test('a wrong pin gives AGENT_PIN_MISMATCH and no hello is sent', async (t) => {
   await t.throwsAsync(a.ready, { code: 'AGENT_PIN_MISMATCH' });
   await t.throwsAsync(a.done, { code: 'AGENT_PIN_MISMATCH' });
   t.deepEqual(coordinator.frames, []);
+  t.is(coordinator.upgrades, 0, 'not even the websocket upgrade request left the agent');
+  t.deepEqual(coordinator.closeCodes, [], 'and it did not retry');
 });
 
 test('with the right pin the agent completes the handshake, acks credentials and is ready', async (t) => {
@@ -186,17 +188,18 @@ test('the agent drops a connection that misses two heartbeats and reconnects', a
 });
 
 test('pings keep the connection up', async (t) => {
-  const coordinator = await peer(t, { pingIntervalMs: 20 });
-  const a = agent(t, coordinator.join({ pin: t.context.tls.pin }), { heartbeatIntervalMs: 100 });
+  const coordinator = await peer(t, { pingIntervalMs: 50 });
+  const a = agent(t, coordinator.join({ pin: t.context.tls.pin }), { heartbeatIntervalMs: 400 });
   const session = await coordinator.nextSession();
-  // Twenty ping periods, ten heartbeat timeouts: a real event to wait on, not a sleep.
-  await new Promise<void>((resolve) => {
+  // Forty pings span two and a half silence limits: real events to wait on, not a sleep.
+  const outcome = await new Promise<string>((resolve) => {
     let pongs = 0;
     session.ws.on('pong', () => {
-      if (++pongs === 20) resolve();
+      if (++pongs === 40) resolve('open');
     });
+    session.ws.on('close', () => resolve('closed'));
   });
-  t.is(session.ws.readyState, session.ws.OPEN);
+  t.is(outcome, 'open');
   await session.sendCredentials(1, CREDENTIALS);
   await a.ready;
 });

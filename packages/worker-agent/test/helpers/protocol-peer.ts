@@ -117,6 +117,8 @@ export class ProtocolPeer {
   readonly frames: AgentMessage[] = [];
   /** Close codes of every connection, in order of closing. */
   readonly closeCodes: number[] = [];
+  /** HTTP upgrade requests received, authenticated or not. */
+  upgrades = 0;
   readonly #server: Server;
   readonly #wss: WebSocketServer;
   readonly #sessions: PeerSession[] = [];
@@ -129,6 +131,9 @@ export class ProtocolPeer {
     this.address = `127.0.0.1:${(server.address() as AddressInfo).port}`;
     this.clusterId = options.clusterId ?? 'test-cluster';
     this.token = options.token ?? createJoinToken();
+    server.on('upgrade', () => {
+      this.upgrades += 1;
+    });
     wss.on('connection', (ws) => this.#accept(ws, options));
   }
 
