@@ -9,6 +9,7 @@ import {
   MAX_PAYLOAD_BYTES,
   type AwsCredentials,
   type Logger,
+  type OnRefresh,
 } from '@credfwd/shared';
 import { AgentSession, type SessionCluster } from './agent-session.ts';
 import { Heartbeat } from './heartbeat.ts';
@@ -20,6 +21,8 @@ export interface CurrentCredentials {
   seq: number;
   credentials: AwsCredentials;
   expiresAt: Date;
+  /** When the next push is planned, if one is. */
+  refreshAt?: Date;
 }
 
 /** A connected, authenticated agent as the hub sees it. */
@@ -43,6 +46,8 @@ export interface RunOptions {
   env?: Record<string, string>;
   cwd?: string;
   timeoutMs?: number;
+  /** For long-running commands: what the agent does when credentials are refreshed. */
+  onRefresh?: OnRefresh;
   onOutput?: OutputListener;
 }
 
@@ -169,7 +174,8 @@ export class AgentHub extends EventEmitter<HubEvents> {
       this.#logger.warn({ clusterId: entry.id, seq: current.seq }, 'not pushing expired credentials');
       return;
     }
-    await session.pushCredentials(current.seq, remainingSeconds, current.credentials);
+    const refreshInSeconds = current.refreshAt ? Math.ceil((current.refreshAt.getTime() - this.#now()) / 1000) : undefined;
+    await session.pushCredentials(current.seq, remainingSeconds, refreshInSeconds !== undefined && refreshInSeconds > 0 ? refreshInSeconds : undefined, current.credentials);
   }
 
   #accept(socket: WebSocket, remote: string): void {

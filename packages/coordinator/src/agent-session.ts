@@ -17,6 +17,7 @@ import {
   type Exit,
   type HandshakeTranscript,
   type Logger,
+  type OnRefresh,
   type Output,
 } from '@credfwd/shared';
 
@@ -93,14 +94,14 @@ export class AgentSession {
   }
 
   /** Seals credentials to this agent's key and sends them. */
-  async pushCredentials(seq: number, remainingSeconds: number, credentials: AwsCredentials): Promise<void> {
+  async pushCredentials(seq: number, remainingSeconds: number, refreshInSeconds: number | undefined, credentials: AwsCredentials): Promise<void> {
     if (!this.#key || this.#state !== 'ready') return;
     const jwe = await sealJson(this.#key, credentials);
-    this.#send({ type: 'credentials', seq, remainingSeconds, jwe });
+    this.#send({ type: 'credentials', seq, remainingSeconds, ...(refreshInSeconds ? { refreshInSeconds } : {}), jwe });
   }
 
   /** Asks the agent to run a task; its output comes back through the context. */
-  async run(taskId: string, argv: string[], options: { env?: Record<string, string>; cwd?: string; timeoutMs?: number }): Promise<void> {
+  async run(taskId: string, argv: string[], options: { env?: Record<string, string>; cwd?: string; timeoutMs?: number; onRefresh?: OnRefresh }): Promise<void> {
     if (!this.#key || this.#state !== 'ready') throw new CredfwdError('CLUSTER_NOT_FOUND', 'agent is not connected', 'wait for the agent to reconnect');
     const env = options.env ? await sealJson(this.#key, options.env) : undefined;
     this.#send({
@@ -110,6 +111,7 @@ export class AgentSession {
       ...(env ? { env } : {}),
       ...(options.cwd ? { cwd: options.cwd } : {}),
       ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
+      ...(options.onRefresh && options.onRefresh !== 'none' ? { onRefresh: options.onRefresh } : {}),
     });
   }
 

@@ -1,5 +1,5 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { CredfwdError, createLogger, parseDuration } from '@credfwd/shared';
+import { CredfwdError, createLogger, onRefreshSchema, parseDuration, type OnRefresh } from '@credfwd/shared';
 import { reportError } from './cli-errors.ts';
 import type { CredentialsOption } from './credentials-spec.ts';
 import { readEnvFile } from './env-file.ts';
@@ -13,6 +13,9 @@ interface LaunchFlags {
   envFile?: string;
   region?: string;
   duration?: string;
+  delivery: string;
+  refreshInterval?: string;
+  onRefresh: string;
   json?: boolean;
   listen?: string;
   publicAddress?: string;
@@ -38,6 +41,17 @@ function credentialsOption(value: string): CredentialsOption {
   if (value === 'forward' || value === 'none') return value;
   if (value.startsWith('role:')) return value as `role:${string}`;
   throw usage(`--credentials ${JSON.stringify(value.slice(0, 100))} is not a mode`, 'use forward, none or role:<role ARN>');
+}
+
+function deliveryOption(value: string): 'env' | 'endpoint' {
+  if (value === 'env' || value === 'endpoint') return value;
+  throw usage(`--delivery ${JSON.stringify(value.slice(0, 40))} is not a delivery mode`, 'use env (AWS_* variables) or endpoint (a loopback credentials endpoint SDKs poll)');
+}
+
+function onRefreshOption(value: string): OnRefresh {
+  const parsed = onRefreshSchema.safeParse(value);
+  if (!parsed.success) throw usage(`--on-refresh ${JSON.stringify(value.slice(0, 40))} is not none, restart or signal:NAME`, 'for example --on-refresh restart or --on-refresh signal:SIGHUP');
+  return parsed.data;
 }
 
 function environFrom(flags: LaunchFlags): Record<string, string> {
@@ -86,6 +100,7 @@ function untilSignal(): Promise<NodeJS.Signals> {
 
 async function launch(command: string[], flags: LaunchFlags): Promise<number> {
   const logger = createLogger({ name: 'credfwd', level: process.env.CREDFWD_LOG_LEVEL ?? (flags.debug ? 'debug' : flags.verbose ? 'info' : 'warn') });
+  const onRefresh = onRefreshOption(flags.onRefresh);
   const interrupted = untilSignal();
   const cluster: Cluster = await launchCluster({
     workers: flags.workers,
@@ -93,6 +108,8 @@ async function launch(command: string[], flags: LaunchFlags): Promise<number> {
     environ: environFrom(flags),
     ...(flags.region ? { region: flags.region } : {}),
     ...(flags.duration ? { durationSeconds: parseDuration(flags.duration, '--duration') } : {}),
+    delivery: deliveryOption(flags.delivery),
+    ...(flags.refreshInterval ? { refreshIntervalSeconds: parseDuration(flags.refreshInterval, '--refresh-interval') } : {}),
     ...(flags.listen ? { listen: flags.listen } : {}),
     ...(flags.publicAddress ? { publicAddress: flags.publicAddress } : {}),
     logger,
@@ -109,7 +126,7 @@ async function launch(command: string[], flags: LaunchFlags): Promise<number> {
       return 0;
     }
     const results = await Promise.race([
-      cluster.run(command, flags.json ? {} : { onOutput: linePrinter() }),
+      cluster.run(command, { onRefresh, ...(flags.json ? {} : { onOutput: linePrinter() }) }),
       interrupted.then((signal) => signal),
     ]);
     if (typeof results === 'string') return results === 'SIGINT' ? 130 : 143;
@@ -133,6 +150,9 @@ function program(): Command {
     .option('--env-file <file>', 'file of NAME=VALUE lines for every workload')
     .option('--region <region>', 'AWS region for STS and workers')
     .option('--duration <duration>', 'credential lifetime, e.g. 15m, 1h, 12h')
+    .option('--delivery <mode>', 'env (AWS_* variables) | endpoint (loopback credentials endpoint)', 'env')
+    .option('--refresh-interval <duration>', 'refresh at least this often (default: at half life)')
+    .option('--on-refresh <action>', 'none | restart | signal:NAME, for a long-running command', 'none')
     .option('--json', 'print one JSON object per worker')
     .option('--listen <host:port>', 'address agents connect to', '127.0.0.1:0')
     .option('--public-address <host:port>', 'address remote agents dial, if not the listen address')

@@ -9,9 +9,10 @@ import {
   type DeliveryMode,
   type Logger,
 } from '@credfwd/shared';
-import { AgentHub, type RunOptions } from './agent-hub.ts';
+import { AgentHub, type AgentStatus, type RunOptions } from './agent-hub.ts';
 import { parseCredentialsOption, type CredentialsOption, type CredentialsSpec } from './credentials-spec.ts';
 import { createMinter, type Minted } from './minter.ts';
+import { RefreshScheduler, type RefreshStatus } from './refresh-scheduler.ts';
 import type { WorkerResult } from './task-dispatch.ts';
 import { createSelfSignedIdentity, type TlsIdentity } from './tls-identity.ts';
 
@@ -23,6 +24,10 @@ export interface ClusterOptions {
   region?: string;
   /** Requested credential lifetime; STS caps it per action. */
   durationSeconds?: number;
+  /** How agents hand credentials to workloads: `env` (default) or `endpoint` (a loopback container-credentials endpoint). */
+  delivery?: 'env' | 'endpoint';
+  /** Refresh at least this often; by default at half the remaining life. */
+  refreshIntervalSeconds?: number;
   /** Launcher identity; the SDK default chain when absent. */
   launcher?: AwsCredentialIdentityProvider;
 }
@@ -68,6 +73,16 @@ function resolveRegion(region: string | undefined): string | null {
   return chosen;
 }
 
+/** What `status()` reports of a cluster. */
+export interface ClusterStatus {
+  id: string;
+  mode: CredentialsSpec['kind'];
+  delivery: DeliveryMode;
+  agents: AgentStatus[];
+  /** Undefined in null mode. */
+  refresh: RefreshStatus | undefined;
+}
+
 /** A cluster's options, validated. */
 export interface ClusterPlan {
   spec: CredentialsSpec;
@@ -79,7 +94,14 @@ export interface ClusterPlan {
 /** Validates cluster options without side effects, so bad input fails before anything starts. */
 export function planCluster(options: ClusterOptions): ClusterPlan {
   const spec = parseCredentialsOption(options.credentials);
-  const delivery: DeliveryMode = spec.kind === 'none' ? 'none' : 'env';
+  if (options.delivery !== undefined && options.delivery !== 'env' && options.delivery !== 'endpoint') {
+    throw new CredfwdError('CONFIG_INVALID', `delivery ${JSON.stringify(String(options.delivery).slice(0, 40))} is not a delivery mode`, 'use env or endpoint');
+  }
+  const interval = options.refreshIntervalSeconds;
+  if (interval !== undefined && (!Number.isInteger(interval) || interval < 1)) {
+    throw new CredfwdError('CONFIG_INVALID', `refresh interval ${interval} is not a whole number of seconds`, 'use 1 s or more, for example 15m');
+  }
+  const delivery: DeliveryMode = spec.kind === 'none' ? 'none' : (options.delivery ?? 'env');
   const environ = options.environ ?? {};
   validateEnviron(environ, delivery);
   return { spec, delivery, environ, region: resolveRegion(options.region) };
@@ -95,7 +117,7 @@ export class Coordinator {
   readonly address: string;
   readonly pin: string;
   readonly #logger: Logger;
-  readonly #clusters = new Map<string, ClusterRecord>();
+  readonly #clusters = new Map<string, { record: ClusterRecord; refresh: RefreshScheduler | undefined }>();
   #seq = 0;
 
   private constructor(hub: AgentHub, address: string, pin: string, logger: Logger) {
@@ -153,8 +175,14 @@ export class Coordinator {
       minted,
     };
     this.hub.addCluster({ id, token, delivery, environ, region });
-    if (minted) await this.hub.setCredentials(id, { seq: ++this.#seq, credentials: minted.credentials, expiresAt: minted.expiresAt });
-    this.#clusters.set(id, record);
+    const refresh = minter && minted ? new RefreshScheduler({
+      clusterId: id,
+      logger: this.#logger,
+      mint: () => minter.mint(),
+      publish: (next, refreshAt) => this.hub.setCredentials(id, { seq: ++this.#seq, credentials: next.credentials, expiresAt: next.expiresAt, refreshAt }),
+    }, options.refreshIntervalSeconds ? { intervalSeconds: options.refreshIntervalSeconds } : {}) : undefined;
+    this.#clusters.set(id, { record, refresh });
+    if (refresh && minted) await refresh.start(minted);
     this.#logger.info({
       clusterId: id,
       mode: spec.kind,
@@ -176,9 +204,23 @@ export class Coordinator {
 
   /** Revokes a cluster: its agents are told to stop and its join token stops working. */
   closeCluster(clusterId: string): void {
+    this.#clusters.get(clusterId)?.refresh?.close();
     this.#clusters.delete(clusterId);
     this.hub.removeCluster(clusterId);
     this.#logger.info({ clusterId }, 'cluster closed');
+  }
+
+  /** A cluster's agents and the state of its credentials. */
+  status(clusterId: string): ClusterStatus {
+    const entry = this.#clusters.get(clusterId);
+    if (!entry) throw new CredfwdError('CLUSTER_NOT_FOUND', `cluster ${clusterId} does not exist`, 'it may have been closed');
+    return {
+      id: clusterId,
+      mode: entry.record.spec.kind,
+      delivery: entry.record.delivery,
+      agents: this.hub.agents(clusterId),
+      refresh: entry.refresh?.status(),
+    };
   }
 
   /** Closes every cluster and stops listening. */

@@ -1,7 +1,8 @@
 export { launchCluster, type Cluster, type LaunchOptions } from './launch-cluster.ts';
-export { Coordinator, type ClusterOptions, type ClusterRecord, type CoordinatorOptions } from './coordinator.ts';
+export { Coordinator, type ClusterOptions, type ClusterRecord, type ClusterStatus, type CoordinatorOptions } from './coordinator.ts';
+export type { RefreshError, RefreshStatus } from './refresh-scheduler.ts';
 export { parseCredentialsOption, type CredentialsOption, type CredentialsSpec } from './credentials-spec.ts';
 export type { WorkerResult, OutputListener } from './task-dispatch.ts';
 export type { RunOptions, AgentStatus } from './agent-hub.ts';
 export { createSelfSignedIdentity, fromPem, pinOf, type TlsIdentity } from './tls-identity.ts';
-export { CredfwdError, isCredfwdError, type ErrorCode } from '@credfwd/shared';
+export { CredfwdError, isCredfwdError, type ErrorCode, type OnRefresh } from '@credfwd/shared';

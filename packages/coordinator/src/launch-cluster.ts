@@ -1,6 +1,6 @@
 import { CredfwdError, createLogger, type Logger } from '@credfwd/shared';
 import type { RunOptions } from './agent-hub.ts';
-import { Coordinator, planCluster, type ClusterOptions, type ClusterRecord } from './coordinator.ts';
+import { Coordinator, planCluster, type ClusterOptions, type ClusterRecord, type ClusterStatus } from './coordinator.ts';
 import { LocalAgents } from './local-backend.ts';
 import type { WorkerResult } from './task-dispatch.ts';
 
@@ -34,6 +34,8 @@ export interface Cluster {
   joinCommand: string;
   /** When the forwarded credentials expire, or null in null mode. */
   expiresAt: Date | null;
+  /** Agents connected now and the state of the credentials' refresh. */
+  status(): ClusterStatus;
   /** Runs argv on every worker; one result per worker, never rejecting on a worker's failure. */
   run(argv: string[], options?: RunOptions): Promise<WorkerResult[]>;
   /** Revokes the cluster and stops its agents and their workloads. Idempotent. */
@@ -133,6 +135,7 @@ export async function launchCluster(options: LaunchOptions): Promise<Cluster> {
     joinString: record.joinString,
     joinCommand: `CREDFWD_JOIN=${shellQuote(record.joinString)} credfwd-agent join`,
     expiresAt: record.minted?.expiresAt ?? null,
+    status: () => coordinator.status(record.id),
     run: (argv, runOptions) => coordinator.run(record.id, argv, runOptions),
     close,
   };

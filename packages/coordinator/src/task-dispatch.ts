@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Exit, Output } from '@credfwd/shared';
+import type { Exit, OnRefresh, Output } from '@credfwd/shared';
 import type { AgentSession } from './agent-session.ts';
 
 /** One worker's outcome of a command. */
@@ -40,7 +40,7 @@ export class TaskDispatch {
   readonly #tasks = new Map<string, PendingTask>();
 
   /** Starts argv on one agent and resolves with its result (never rejects). */
-  async start(session: AgentSession, argv: string[], options: { env?: Record<string, string>; cwd?: string; timeoutMs?: number; onOutput?: OutputListener }): Promise<WorkerResult> {
+  async start(session: AgentSession, argv: string[], options: { env?: Record<string, string>; cwd?: string; timeoutMs?: number; onRefresh?: OnRefresh; onOutput?: OutputListener }): Promise<WorkerResult> {
     const taskId = randomUUID();
     const worker = session.agentId ?? 'unknown';
     const done = new Promise<WorkerResult>((resolve) => {

@@ -16,6 +16,17 @@ export const MAX_OUTPUT_CHUNK_BYTES = 32 * 1024;
 /** Time an agent has to complete the handshake before it is closed with 4408. */
 export const HANDSHAKE_TIMEOUT_MS = 5_000;
 
+/**
+ * Agents never serve or inject credentials with less life than this. The
+ * SDKs refresh 5 minutes before expiry and the coordinator refreshes at half
+ * life (at the latest 5 minutes before expiry), so credentials this close to
+ * expiry mean the coordinator has been unreachable for a long while.
+ */
+export const MIN_REMAINING_SECONDS = 120;
+
+/** How long before Expiration the AWS SDKs treat container credentials as stale (the JS SDK's window; botocore's is wider). */
+export const SDK_REFRESH_WINDOW_SECONDS = 300;
+
 /** Default heartbeat period; a peer silent for two periods is gone. */
 export const HEARTBEAT_INTERVAL_MS = 15_000;
 
@@ -71,8 +82,18 @@ export const credentialsSchema = z.strictObject({
   type: z.literal('credentials'),
   seq: z.number().int().nonnegative(),
   remainingSeconds: z.number().int().positive(),
+  /**
+   * When the coordinator plans the next push, in seconds from now. The
+   * endpoint advertises an earlier Expiration from it, so SDK clients come
+   * back for the new credentials soon after the push instead of near expiry.
+   */
+  refreshInSeconds: z.number().int().positive().optional(),
   jwe,
 });
+
+/** What a supervised command does when new credentials arrive: nothing, restart, or receive a signal (`signal:SIGHUP`). */
+export const onRefreshSchema = z.union([z.literal('none'), z.literal('restart'), z.string().regex(/^signal:SIG[A-Z0-9]{2,10}$/)]);
+export type OnRefresh = z.infer<typeof onRefreshSchema>;
 export const runSchema = z.strictObject({
   type: z.literal('run'),
   taskId: id,
@@ -81,6 +102,7 @@ export const runSchema = z.strictObject({
   env: jwe.optional(),
   cwd: z.string().max(4096).optional(),
   timeoutMs: z.number().int().positive().optional(),
+  onRefresh: onRefreshSchema.optional(),
 });
 
 export const agentMessageSchema = z.discriminatedUnion('type', [helloSchema, proofSchema, ackSchema, outputSchema, exitSchema]);
