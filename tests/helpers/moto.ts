@@ -39,11 +39,12 @@ export interface TemporaryCredentials {
 
 /**
  * Starts `moto_server` (found on PATH, which must keep the pyenv shims) on a
- * free port. Ready when werkzeug logs "Running on", which it does only after
+ * free port, or on `port` to stand in for a moto that was stopped there.
+ * Ready when werkzeug logs "Running on", which it does only after
  * binding; one request to moto's own API then confirms it answers.
  */
-export async function startMoto(): Promise<Moto> {
-  const port = await freePort();
+export async function startMoto(port?: number): Promise<Moto> {
+  port ??= await freePort();
   const service = await startService({ command: 'moto_server', args: ['-H', '127.0.0.1', '-p', String(port)], ready: /Running on http/ });
   const url = `http://127.0.0.1:${port}`;
   try {

@@ -57,8 +57,8 @@ interface ClusterEntry extends SessionCluster {
 }
 
 type HubEvents = {
-  /** An agent holds the cluster's current credentials (or, in null mode, has joined). */
-  'agent-ready': [clusterId: string, agentId: string];
+  /** An agent holds the cluster's current credentials, `seq` (or, in null mode, has joined: seq 0). */
+  'agent-ready': [clusterId: string, agentId: string, seq: number];
   'agent-gone': [clusterId: string, agentId: string];
 };
 
@@ -203,7 +203,7 @@ export class AgentHub extends EventEmitter<HubEvents> {
     entry.sessions.get(agentId)?.close(CloseCode.normal, 'replaced by a newer connection');
     entry.sessions.set(agentId, session);
     if (entry.delivery === 'none') {
-      this.emit('agent-ready', entry.id, agentId);
+      this.emit('agent-ready', entry.id, agentId, 0);
       return;
     }
     this.#push(entry, session).catch((err: unknown) => {
@@ -215,7 +215,7 @@ export class AgentHub extends EventEmitter<HubEvents> {
     const entry = this.#clusters.get(session.clusterId ?? '');
     if (!entry || !session.agentId) return;
     this.#logger.debug({ clusterId: entry.id, agentId: session.agentId, seq }, 'credentials acknowledged');
-    if (entry.current && seq === entry.current.seq) this.emit('agent-ready', entry.id, session.agentId);
+    if (entry.current && seq === entry.current.seq) this.emit('agent-ready', entry.id, session.agentId, seq);
   }
 
   #onClosed(session: AgentSession): void {

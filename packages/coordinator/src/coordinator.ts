@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import type { AwsCredentialIdentityProvider } from '@aws-sdk/types';
 import {
   CredfwdError,
@@ -12,7 +13,7 @@ import {
 import { AgentHub, type AgentStatus, type RunOptions } from './agent-hub.ts';
 import { parseCredentialsOption, type CredentialsOption, type CredentialsSpec } from './credentials-spec.ts';
 import { createMinter, type Minted } from './minter.ts';
-import { RefreshScheduler, type RefreshStatus } from './refresh-scheduler.ts';
+import { RefreshScheduler, type RefreshError, type RefreshStatus } from './refresh-scheduler.ts';
 import type { WorkerResult } from './task-dispatch.ts';
 import { createSelfSignedIdentity, type TlsIdentity } from './tls-identity.ts';
 
@@ -107,11 +108,19 @@ export function planCluster(options: ClusterOptions): ClusterPlan {
   return { spec, delivery, environ, region: resolveRegion(options.region) };
 }
 
+/** Events a coordinator emits about its clusters. */
+export type CoordinatorEvents = {
+  /** New credentials were minted and pushed to the cluster's agents. */
+  refreshed: [clusterId: string, seq: number, expiresAt: Date];
+  /** A refresh failed; the current credentials stay in use until they expire. */
+  'refresh-failed': [clusterId: string, error: RefreshError];
+};
+
 /**
  * The embedded coordinator: one process holding the agent hub and the
  * clusters it serves, minting from the launcher's identity.
  */
-export class Coordinator {
+export class Coordinator extends EventEmitter<CoordinatorEvents> {
   readonly hub: AgentHub;
   /** `HOST:PORT` agents dial. */
   readonly address: string;
@@ -121,6 +130,7 @@ export class Coordinator {
   #seq = 0;
 
   private constructor(hub: AgentHub, address: string, pin: string, logger: Logger) {
+    super();
     this.hub = hub;
     this.address = address;
     this.pin = pin;
@@ -179,7 +189,12 @@ export class Coordinator {
       clusterId: id,
       logger: this.#logger,
       mint: () => minter.mint(),
-      publish: (next, refreshAt) => this.hub.setCredentials(id, { seq: ++this.#seq, credentials: next.credentials, expiresAt: next.expiresAt, refreshAt }),
+      publish: async (next, refreshAt) => {
+        const seq = ++this.#seq;
+        await this.hub.setCredentials(id, { seq, credentials: next.credentials, expiresAt: next.expiresAt, refreshAt });
+        this.emit('refreshed', id, seq, next.expiresAt);
+      },
+      onFailure: (error) => this.emit('refresh-failed', id, error),
     }, options.refreshIntervalSeconds ? { intervalSeconds: options.refreshIntervalSeconds } : {}) : undefined;
     this.#clusters.set(id, { record, refresh });
     if (refresh && minted) await refresh.start(minted);

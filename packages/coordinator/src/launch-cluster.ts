@@ -1,7 +1,9 @@
+import { EventEmitter } from 'node:events';
 import { CredfwdError, createLogger, type Logger } from '@credfwd/shared';
 import type { RunOptions } from './agent-hub.ts';
 import { Coordinator, planCluster, type ClusterOptions, type ClusterRecord, type ClusterStatus } from './coordinator.ts';
 import { LocalAgents } from './local-backend.ts';
+import type { RefreshError } from './refresh-scheduler.ts';
 import type { WorkerResult } from './task-dispatch.ts';
 
 export interface LaunchOptions extends ClusterOptions {
@@ -23,8 +25,18 @@ export interface LaunchOptions extends ClusterOptions {
   heartbeatIntervalMs?: number;
 }
 
+/** Events of one cluster. */
+export type ClusterEvents = {
+  /** An agent acknowledged the credentials with this seq (0 in null mode: it joined). */
+  'agent-ready': [agentId: string, seq: number];
+  /** New credentials (seq) were minted and pushed. */
+  refreshed: [seq: number, expiresAt: Date];
+  /** A refresh failed; the current credentials stay in use until they expire. */
+  'refresh-failed': [error: RefreshError];
+};
+
 /** A running cluster: its workers act with the identity chosen at launch. */
-export interface Cluster {
+export interface Cluster extends EventEmitter<ClusterEvents> {
   id: string;
   /** Local worker ids. */
   workers: string[];
@@ -129,14 +141,18 @@ export async function launchCluster(options: LaunchOptions): Promise<Cluster> {
     throw err;
   }
   agents.onUnexpectedExit((error) => logger.error({ code: error.code, reason: error.message }, 'worker lost'));
-  return {
+  const events = new EventEmitter<ClusterEvents>();
+  coordinator.hub.on('agent-ready', (clusterId, agentId, seq) => clusterId === record.id && events.emit('agent-ready', agentId, seq));
+  coordinator.on('refreshed', (clusterId, seq, expiresAt) => clusterId === record.id && events.emit('refreshed', seq, expiresAt));
+  coordinator.on('refresh-failed', (clusterId, error) => clusterId === record.id && events.emit('refresh-failed', error));
+  return Object.assign(events, {
     id: record.id,
     workers: agents.ids,
     joinString: record.joinString,
     joinCommand: `CREDFWD_JOIN=${shellQuote(record.joinString)} credfwd-agent join`,
     expiresAt: record.minted?.expiresAt ?? null,
     status: () => coordinator.status(record.id),
-    run: (argv, runOptions) => coordinator.run(record.id, argv, runOptions),
+    run: (argv: string[], runOptions?: RunOptions) => coordinator.run(record.id, argv, runOptions),
     close,
-  };
+  });
 }

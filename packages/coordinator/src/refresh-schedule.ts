@@ -10,8 +10,9 @@ export const MAX_BACKOFF_SECONDS = 60;
  * An override (a rotation policy, or tests) can only make it sooner.
  */
 export function nextRefreshDelay(remainingSeconds: number, random: () => number, overrideSeconds?: number): number {
-  const byLife = Math.min(remainingSeconds / 2, remainingSeconds - REFRESH_LEAD_SECONDS);
-  const planned = (byLife >= 1 ? byLife : Math.max(remainingSeconds / 2, 1)) * (0.9 + 0.2 * random());
+  const halfLife = (remainingSeconds / 2) * (0.9 + 0.2 * random());
+  const latest = remainingSeconds - REFRESH_LEAD_SECONDS;
+  const planned = latest >= 1 ? Math.min(halfLife, latest) : Math.max(halfLife, 0.5);
   return overrideSeconds === undefined ? planned : Math.min(overrideSeconds, planned);
 }
 

@@ -9,6 +9,8 @@ export interface RefreshContext {
   mint(): Promise<Minted>;
   /** Makes these the cluster's credentials and pushes them; `refreshAt` is when the next push is planned. */
   publish(minted: Minted, refreshAt: Date): Promise<void>;
+  /** Told of every failed refresh, after it is logged. */
+  onFailure(error: RefreshError): void;
 }
 
 export interface RefreshOptions {
@@ -119,6 +121,7 @@ export class RefreshScheduler {
       const expiresInSeconds = this.#current ? Math.round((this.#current.expiresAt.getTime() - this.#now()) / 1000) : 0;
       logger.error({ clusterId, code, reason: message, attempt: this.#failures, retryInSeconds: Math.round(delay * 10) / 10, expiresInSeconds }, 'credential refresh failed; current credentials stay in use until they expire');
       this.#schedule(delay);
+      this.#context.onFailure(this.#lastError);
       return;
     }
     if (this.#closed) return;

@@ -32,7 +32,8 @@ export interface Session extends WorkloadSettings {
 
 /** Receives a connection's events; frames are handed over one at a time, in order. */
 export interface ConnectionHandlers {
-  welcome(session: Session): void;
+  /** Frames after the welcome wait until this settles, so they find whatever it sets up. */
+  welcome(session: Session): Promise<void>;
   message(message: CredentialsPush | Run, session: Session): Promise<void>;
 }
 
@@ -188,7 +189,7 @@ export class AgentConnection {
     const environ = await openStringRecord(key, welcome.environ, 'environ');
     this.#session = { key, delivery: welcome.delivery, region: welcome.region, environ };
     this.#state = 'ready';
-    this.#options.handlers.welcome(this.#session);
+    await this.#options.handlers.welcome(this.#session);
   }
 
   #reject(err: unknown): void {

@@ -27,6 +27,7 @@ export interface ConnectorOptions {
   logger: Logger;
   handlers: ConnectorHandlers;
   heartbeatIntervalMs?: number;
+  /** Reconnect backoff; 250 ms doubling to 30 s by default. */
   backoff?: ReconnectTimerOptions;
 }
 
@@ -92,7 +93,7 @@ export class Connector {
       handlers: {
         welcome: (session) => {
           this.#reconnect.reset();
-          handlers.welcome(session);
+          return handlers.welcome(session);
         },
         message: (message, session) => handlers.message(message, session),
       },

@@ -1,5 +1,6 @@
 import {
   CredfwdError,
+  MIN_REMAINING_SECONDS,
   awsCredentialsSchema,
   maskAccessKeyId,
   openJson,
@@ -8,12 +9,17 @@ import {
   type Logger,
 } from '@credfwd/shared';
 import { systemClock, type Clock } from './clock.ts';
+import { ExpiryTimer } from './expiry-timer.ts';
 
 /** Credentials as the agent holds them, with expiry on the agent's own clock. */
 export interface StoredCredentials {
   value: AwsCredentials;
   seq: number;
   expiresAt: Date;
+  /** When the push arrived, on the agent's clock. */
+  receivedAt: Date;
+  /** When the coordinator plans its next push, in seconds after `receivedAt`, if it said. */
+  refreshInSeconds?: number;
 }
 
 /** What may be shown about held credentials: never the secret or the token. */
@@ -27,6 +33,8 @@ export interface CredentialsSummary {
 export interface CredentialStoreOptions {
   logger: Logger;
   clock?: Clock;
+  /** Longest real wait between two looks at the clock for the expiry warning (default 60 s). */
+  expiryRecheckMs?: number;
 }
 
 /**
@@ -36,13 +44,17 @@ export interface CredentialStoreOptions {
 export class CredentialStore {
   readonly #logger: Logger;
   readonly #clock: Clock;
+  readonly #expiryRecheckMs: number | undefined;
   #held: StoredCredentials | undefined;
+  // Warns when the held credentials become unusable; replaced by each newer push.
+  #expiry: ExpiryTimer | undefined;
   // Kept apart from #held so that a wipe does not reopen the door to older pushes.
   #highestSeq: number | undefined;
 
   constructor(options: CredentialStoreOptions) {
     this.#logger = options.logger;
     this.#clock = options.clock ?? systemClock;
+    this.#expiryRecheckMs = options.expiryRecheckMs;
   }
 
   /** The highest `seq` accepted so far, if any. */
@@ -73,20 +85,37 @@ export class CredentialStore {
     // Another push may have been stored while this one was being opened.
     if (this.#isStale(push.seq)) return undefined;
     // The coordinator's clock may be off: reckon expiry from the remaining life on ours.
-    const stored = { value: parsed.data, seq: push.seq, expiresAt: new Date(this.#clock.now() + push.remainingSeconds * 1000) };
+    const receivedAt = this.#clock.now();
+    const stored: StoredCredentials = {
+      value: parsed.data,
+      seq: push.seq,
+      expiresAt: new Date(receivedAt + push.remainingSeconds * 1000),
+      receivedAt: new Date(receivedAt),
+      refreshInSeconds: push.refreshInSeconds,
+    };
     this.#held = stored;
     this.#highestSeq = push.seq;
     this.#logger.info(
-      { seq: stored.seq, accessKeyId: maskAccessKeyId(stored.value.accessKeyId), expiresAt: stored.expiresAt.toISOString() },
+      {
+        seq: stored.seq,
+        accessKeyId: maskAccessKeyId(stored.value.accessKeyId),
+        expiresAt: stored.expiresAt.toISOString(),
+        refreshInSeconds: stored.refreshInSeconds,
+      },
       'credentials received',
     );
+    this.#watchExpiry(stored);
     return stored;
   }
 
-  /** The held credentials if they have not expired on the agent's clock. */
+  /**
+   * The held credentials while they have at least MIN_REMAINING_SECONDS left
+   * on the agent's clock; closer to expiry they count as expired, since a
+   * workload handed them could not finish much with them.
+   */
   current(): StoredCredentials | undefined {
     const held = this.#held;
-    return held && this.#clock.now() < held.expiresAt.getTime() ? held : undefined;
+    return held && this.#clock.now() < usableUntil(held) ? held : undefined;
   }
 
   /** A loggable view of {@link current}. */
@@ -98,9 +127,26 @@ export class CredentialStore {
   /** Forgets the held credentials, e.g. when the cluster is revoked. */
   wipe(): void {
     this.#held = undefined;
+    this.#expiry?.close();
+  }
+
+  #watchExpiry(stored: StoredCredentials): void {
+    this.#expiry?.close();
+    this.#expiry = new ExpiryTimer({
+      clock: this.#clock,
+      deadlineMs: usableUntil(stored),
+      recheckMs: this.#expiryRecheckMs,
+      onExpired: () => this.#logger.warn({ seq: stored.seq }, 'credentials expired; no fresh credentials from the coordinator'),
+    });
+    this.#expiry.start();
   }
 
   #isStale(seq: number): boolean {
     return this.#highestSeq !== undefined && seq <= this.#highestSeq;
   }
+}
+
+/** The agent-clock time from which {@link CredentialStore.current} treats credentials as expired. */
+function usableUntil(stored: StoredCredentials): number {
+  return stored.expiresAt.getTime() - MIN_REMAINING_SECONDS * 1000;
 }

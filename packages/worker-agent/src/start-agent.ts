@@ -2,6 +2,7 @@ import {
   CredfwdError,
   isCredfwdError,
   type CredentialsPush,
+  type EndpointInfo,
   type Env,
   type Exit,
   type JoinInfo,
@@ -12,9 +13,12 @@ import {
 import type { Session } from './agent-connection.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { Connector } from './connector.ts';
-import { CredentialStore, type CredentialsSummary } from './credential-store.ts';
+import { CredentialStore, type CredentialsSummary, type StoredCredentials } from './credential-store.ts';
+import { createCredentialsEndpoint, type CredentialsEndpoint } from './credentials-endpoint.ts';
 import { openStringRecord } from './open-string-record.ts';
-import { taskEnvironment } from './task-environment.ts';
+import type { ReconnectTimerOptions } from './reconnect-timer.ts';
+import { refreshAction } from './refresh-action.ts';
+import { taskEnvironment, type TaskEnvironment } from './task-environment.ts';
 import { TaskRunner } from './task-runner.ts';
 
 /** Options of {@link startAgent}. */
@@ -28,6 +32,10 @@ export interface AgentOptions {
   clock?: Clock;
   /** The coordinator's ping period; two missed pings drop the connection. */
   heartbeatIntervalMs?: number;
+  /** Reconnect backoff after a lost connection; 250 ms doubling to 30 s by default. */
+  backoff?: ReconnectTimerOptions;
+  /** Time between SIGTERM and SIGKILL when a task is stopped, timed out or restarted (default 5 s). */
+  killGraceMs?: number;
 }
 
 /** How an agent that stopped without error ended. */
@@ -43,6 +51,8 @@ export interface Agent {
   done: Promise<AgentEnd>;
   /** The unexpired credentials held, without their secrets. */
   credentials(): CredentialsSummary | undefined;
+  /** Where workloads fetch credentials, once the cluster's endpoint delivery has started it. */
+  endpoint(): EndpointInfo | undefined;
   /** Kills running tasks and closes the connection with 1000; idempotent. */
   close(): Promise<void>;
 }
@@ -55,6 +65,7 @@ export function startAgent(options: AgentOptions): Agent {
     ready: runtime.ready,
     done: runtime.done,
     credentials: () => runtime.credentials(),
+    endpoint: () => runtime.endpoint(),
     close: () => runtime.close(),
   };
 }
@@ -72,12 +83,16 @@ class AgentRuntime {
   readonly #logger: Logger;
   // Snapshot: later changes to the agent's environment must not leak into workloads.
   readonly #baseEnv: Env;
+  readonly #clock: Clock;
   readonly #store: CredentialStore;
   readonly #runner: TaskRunner;
   readonly #connector: Connector;
   // Exits that found no connection; the coordinator still needs them to finish its run.
   readonly #pendingExits: Exit[] = [];
   #stopping: Promise<void> | undefined;
+  // Started by the first endpoint-mode welcome and kept until the agent stops, across reconnects.
+  #endpointStart: Promise<CredentialsEndpoint> | undefined;
+  #endpoint: CredentialsEndpoint | undefined;
 
   constructor(options: AgentOptions) {
     this.#logger = options.logger.child({ clusterId: options.join.clusterId, agentId: options.agentId });
@@ -95,13 +110,19 @@ class AgentRuntime {
     // Callers may await only one of the two; the other must not become an unhandled rejection.
     this.ready.catch(() => {});
     this.done.catch(() => {});
-    this.#store = new CredentialStore({ logger: this.#logger, clock: options.clock ?? systemClock });
-    this.#runner = new TaskRunner({ logger: this.#logger, sink: { send: (message) => this.#sendTaskFrame(message) } });
+    this.#clock = options.clock ?? systemClock;
+    this.#store = new CredentialStore({ logger: this.#logger, clock: this.#clock });
+    this.#runner = new TaskRunner({
+      logger: this.#logger,
+      killGraceMs: options.killGraceMs,
+      sink: { send: (message) => this.#sendTaskFrame(message) },
+    });
     this.#connector = new Connector({
       join: options.join,
       agentId: options.agentId,
       logger: this.#logger,
       heartbeatIntervalMs: options.heartbeatIntervalMs,
+      backoff: options.backoff,
       handlers: {
         welcome: (session) => this.#welcome(session),
         message: (message, session) => this.#message(message, session),
@@ -119,27 +140,49 @@ class AgentRuntime {
     return this.#store.summary();
   }
 
+  endpoint(): EndpointInfo | undefined {
+    return this.#endpoint && { url: this.#endpoint.url, tokenFile: this.#endpoint.tokenFile };
+  }
+
   close(): Promise<void> {
     return this.#stop({ reason: 'closed' });
   }
 
-  #welcome(session: Session): void {
+  async #welcome(session: Session): Promise<void> {
     this.#logger.info({ delivery: session.delivery, region: session.region, environNames: Object.keys(session.environ) }, 'welcomed by coordinator');
-    if (session.delivery === 'endpoint') {
-      this.#logger.error('the cluster uses endpoint delivery, which this agent version does not support; tasks will be refused');
-    }
+    if (session.delivery === 'endpoint' && !(await this.#startEndpoint())) return;
     if (session.delivery === 'none') this.#settleReady.resolve();
     for (const exit of this.#pendingExits.splice(0)) this.#connector.send(exit);
   }
 
+  /** Starts the credentials endpoint unless it runs already; false when the agent cannot serve it. */
+  async #startEndpoint(): Promise<boolean> {
+    if (this.#stopping) return false;
+    this.#endpointStart ??= createCredentialsEndpoint({ credentials: () => this.#store.current(), clock: this.#clock, logger: this.#logger });
+    try {
+      this.#endpoint = await this.#endpointStart;
+      return true;
+    } catch (cause) {
+      const reason = (cause as NodeJS.ErrnoException).code ?? 'unknown error';
+      void this.#stop(new CredfwdError(
+        'AGENT_START_FAILED',
+        `the credentials endpoint could not start: ${reason}`,
+        'check that the temporary directory is writable and that 127.0.0.1 accepts listeners',
+        { cause },
+      ));
+      return false;
+    }
+  }
+
   async #message(message: CredentialsPush | Run, session: Session): Promise<void> {
     if (message.type === 'credentials') {
-      await this.#store.receive(message, session.key);
+      const stored = await this.#store.receive(message, session.key);
       // Acknowledge a redelivery of what is held too: it tells the coordinator this agent is current.
       if (this.#store.seq === message.seq) {
         this.#connector.send({ type: 'ack', seq: message.seq });
         this.#settleReady.resolve();
       }
+      if (stored) this.#runner.refresh();
     } else {
       await this.#run(message, session);
     }
@@ -160,12 +203,23 @@ class AgentRuntime {
         return;
       }
     }
-    const prepared = taskEnvironment({ baseEnv: this.#baseEnv, settings: session, credentials: this.#store.current(), taskEnv });
+    const build = (credentials: StoredCredentials | undefined): TaskEnvironment =>
+      taskEnvironment({ baseEnv: this.#baseEnv, settings: session, credentials, taskEnv, endpoint: this.endpoint() });
+    const prepared = build(this.#store.current());
     if ('refusal' in prepared) {
       this.#runner.refuse(run.taskId, prepared.refusal);
       return;
     }
-    this.#runner.run({ taskId: run.taskId, argv: run.argv, env: prepared.env, cwd: run.cwd, timeoutMs: run.timeoutMs });
+    // A restart reads the credentials held at that moment, so it never starts on older or expired ones.
+    const choice = refreshAction(run.onRefresh, () => {
+      const fresh = build(this.#store.current());
+      return 'env' in fresh ? fresh.env : undefined;
+    });
+    if ('refusal' in choice) {
+      this.#runner.refuse(run.taskId, choice.refusal);
+      return;
+    }
+    this.#runner.run({ taskId: run.taskId, argv: run.argv, env: prepared.env, cwd: run.cwd, timeoutMs: run.timeoutMs, onRefresh: choice.action });
   }
 
   #sendTaskFrame(message: Output | Exit): void {
@@ -192,6 +246,9 @@ class AgentRuntime {
     await this.#connector.close();
     // Again: a push may have landed while the tasks were dying.
     this.#store.wipe();
+    // Last, as tasks may use it until they are gone; since the wipe it has answered 503.
+    const endpoint = await this.#endpointStart?.catch(() => undefined);
+    await endpoint?.close();
     if (end instanceof CredfwdError) {
       this.#settleReady.reject(end);
       this.#settleDone.reject(end);

@@ -1,4 +1,4 @@
-import { buildWorkloadEnv, isCredfwdError, validateEnviron, type DeliveryMode, type Env } from '@credfwd/shared';
+import { buildWorkloadEnv, isCredfwdError, validateEnviron, type DeliveryMode, type EndpointInfo, type Env } from '@credfwd/shared';
 import type { StoredCredentials } from './credential-store.ts';
 
 /** What the coordinator's welcome said about workloads on this connection. */
@@ -15,6 +15,8 @@ export interface TaskEnvironmentInput {
   settings: WorkloadSettings;
   /** The unexpired credentials, if any. */
   credentials: StoredCredentials | undefined;
+  /** The agent's credentials endpoint, in endpoint mode. */
+  endpoint?: EndpointInfo;
   /** The task's own variables, already opened. */
   taskEnv?: Record<string, string>;
 }
@@ -28,12 +30,12 @@ export type TaskEnvironment = { env: Record<string, string> } | { refusal: strin
  */
 export function taskEnvironment(input: TaskEnvironmentInput): TaskEnvironment {
   const { delivery, region, environ } = input.settings;
-  if (delivery === 'endpoint') {
-    return { refusal: 'credfwd-agent: endpoint delivery is not supported by this agent version\n' };
-  }
-  if (delivery === 'env' && !input.credentials) {
+  if (delivery !== 'none' && !input.credentials) {
     // Running anyway would hand the task the worker's own identity, or none.
     return { refusal: 'credfwd-agent: no unexpired credentials on this worker\n' };
+  }
+  if (delivery === 'endpoint' && !input.endpoint) {
+    return { refusal: 'credfwd-agent: the credentials endpoint is not running\n' };
   }
   const taskEnv = input.taskEnv ?? {};
   try {
@@ -44,5 +46,7 @@ export function taskEnvironment(input: TaskEnvironmentInput): TaskEnvironment {
     return { refusal: `credfwd-agent: task env refused: ${err.message}\n` };
   }
   const credentials = input.credentials && { value: input.credentials.value, expiresAt: input.credentials.expiresAt };
-  return { env: buildWorkloadEnv({ base: input.baseEnv, mode: delivery, environ: { ...environ, ...taskEnv }, region, credentials }) };
+  return {
+    env: buildWorkloadEnv({ base: input.baseEnv, mode: delivery, environ: { ...environ, ...taskEnv }, region, credentials, endpoint: input.endpoint }),
+  };
 }

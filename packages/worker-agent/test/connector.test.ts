@@ -1,12 +1,11 @@
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import anyTest, { type TestFn } from 'ava';
-import { CloseCode, createJoinToken, sealJson, type AgentMessage, type JoinInfo } from '@credfwd/shared';
-import { startAgent, type Agent, type AgentOptions } from '../src/index.ts';
-import { capturedLogger } from './helpers/captured-logger.ts';
-import { ProtocolPeer, createTlsIdentity, type ProtocolPeerOptions, type TlsIdentity } from './helpers/protocol-peer.ts';
+import { CloseCode, createJoinToken, sealJson, type AgentMessage } from '@credfwd/shared';
+import { closeFixtures, startPeer as peer, startTestAgent as agent, type AgentFixtureContext } from './helpers/agent-fixture.ts';
+import { createTlsIdentity } from './helpers/protocol-peer.ts';
 
-const test = anyTest as TestFn<{ tls: TlsIdentity; peers: ProtocolPeer[]; agents: Agent[] }>;
+const test = anyTest as TestFn<AgentFixtureContext>;
 
 const CREDENTIALS = { accessKeyId: 'ASIAPEERTESTKEY00001', secretAccessKey: 'peer-secret-value', sessionToken: 'peer-session-token' };
 
@@ -19,23 +18,7 @@ test.beforeEach((t) => {
   t.context.agents = [];
 });
 
-test.afterEach.always(async (t) => {
-  await Promise.all(t.context.agents.map((agent) => agent.close()));
-  await Promise.all(t.context.peers.map((peer) => peer.close()));
-});
-
-async function peer(t: { context: { tls: TlsIdentity; peers: ProtocolPeer[] } }, options: Partial<ProtocolPeerOptions> = {}): Promise<ProtocolPeer> {
-  const started = await ProtocolPeer.start({ tls: t.context.tls, ...options });
-  t.context.peers.push(started);
-  return started;
-}
-
-function agent(t: { context: { agents: Agent[] } }, join: JoinInfo, options: Partial<AgentOptions> = {}): Agent & { logs(): string } {
-  const log = capturedLogger();
-  const started = startAgent({ join, agentId: 'agent-1', logger: log.logger, baseEnv: { PATH: process.env.PATH }, ...options });
-  t.context.agents.push(started);
-  return Object.assign(started, { logs: log.text });
-}
+test.afterEach.always((t) => closeFixtures(t.context));
 
 const isType = <T extends AgentMessage['type']>(type: T) => (f: AgentMessage): f is Extract<AgentMessage, { type: T }> => f.type === type;
 
@@ -115,19 +98,6 @@ test('in env mode without credentials a task is refused with 125', async (t) => 
   const result = await session.taskResult('t1');
   t.is(result.code, 125);
   t.is(result.stderr, 'credfwd-agent: no unexpired credentials on this worker\n');
-});
-
-test('in endpoint mode tasks are refused with 125 since this version cannot serve it', async (t) => {
-  const coordinator = await peer(t, { delivery: 'endpoint' });
-  const a = agent(t, coordinator.join({ pin: t.context.tls.pin }));
-  const session = await coordinator.nextSession();
-  await session.sendCredentials(1, CREDENTIALS);
-  await a.ready;
-  session.send({ type: 'run', taskId: 't1', argv: ['true'] });
-  const result = await session.taskResult('t1');
-  t.is(result.code, 125);
-  t.regex(result.stderr, /endpoint delivery is not supported by this agent version/);
-  t.regex(a.logs(), /endpoint delivery/);
 });
 
 test('a wrong token is refused with 4401 and the agent stops with AGENT_AUTH_FAILED', async (t) => {

@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import test from 'ava';
-import { CredfwdError, sealJson, type AwsCredentials, type CredentialsPush } from '@credfwd/shared';
+import { CredfwdError, MIN_REMAINING_SECONDS, sealJson, type AwsCredentials, type CredentialsPush } from '@credfwd/shared';
 import { CredentialStore } from '../src/credential-store.ts';
 import { capturedLogger } from './helpers/captured-logger.ts';
-
-const TEN_MINUTES_MS = 10 * 60_000;
+import { skewedClock } from './helpers/skewed-clock.ts';
 
 function credentials(n: number): AwsCredentials {
   return {
@@ -16,14 +15,8 @@ function credentials(n: number): AwsCredentials {
   };
 }
 
-async function push(key: Uint8Array, seq: number, value: unknown, remainingSeconds = 900): Promise<CredentialsPush> {
-  return { type: 'credentials', seq, remainingSeconds, jwe: await sealJson(key, value) };
-}
-
-/** A clock running 10 minutes ahead of the host's, which a test can move. */
-function skewedClock(): { now(): number; advance(ms: number): void } {
-  let offset = TEN_MINUTES_MS;
-  return { now: () => Date.now() + offset, advance: (ms) => { offset += ms; } };
+async function push(key: Uint8Array, seq: number, value: unknown, remainingSeconds = 900, refreshInSeconds?: number): Promise<CredentialsPush> {
+  return { type: 'credentials', seq, remainingSeconds, refreshInSeconds, jwe: await sealJson(key, value) };
 }
 
 test('CredentialStore reckons expiry from remainingSeconds on its own clock, not the coordinator\'s expiration', async (t) => {
@@ -37,10 +30,73 @@ test('CredentialStore reckons expiry from remainingSeconds on its own clock, not
   t.true(expiresAt >= before + 900_000 && expiresAt <= clock.now() + 900_000);
   t.is(store.current()?.seq, 1);
   clock.advance(899_000);
-  t.is(store.current()?.seq, 1, 'still valid just before expiry on the agent clock');
-  clock.advance(2_000);
   t.is(store.current(), undefined, 'expired on the agent clock, whatever the expiration field says');
   t.is(store.summary(), undefined);
+});
+
+test('CredentialStore treats credentials with less than MIN_REMAINING_SECONDS left as expired', async (t) => {
+  const key = new Uint8Array(randomBytes(32));
+  const clock = skewedClock();
+  const store = new CredentialStore({ logger: capturedLogger().logger, clock });
+  await store.receive(await push(key, 1, credentials(1), 900), key);
+  // 1 s of slack for the time the push took to open.
+  clock.advance((900 - MIN_REMAINING_SECONDS - 1) * 1000);
+  t.is(store.current()?.seq, 1, 'still usable just above the threshold');
+  clock.advance(1_000);
+  t.is(store.current(), undefined, 'unusable from MIN_REMAINING_SECONDS before expiry');
+  t.truthy(await store.receive(await push(key, 2, credentials(2), MIN_REMAINING_SECONDS), key));
+  t.is(store.current(), undefined, 'a push that arrives with no more life than that is never handed out');
+  t.is(store.seq, 2);
+});
+
+test('CredentialStore records when each push arrived on its clock and when the next is planned', async (t) => {
+  const key = new Uint8Array(randomBytes(32));
+  const clock = skewedClock();
+  const store = new CredentialStore({ logger: capturedLogger().logger, clock });
+  const before = clock.now();
+  const stored = await store.receive(await push(key, 1, credentials(1), 3600, 1800), key);
+  t.true(stored!.receivedAt.getTime() >= before && stored!.receivedAt.getTime() <= clock.now());
+  t.is(stored!.expiresAt.getTime() - stored!.receivedAt.getTime(), 3600_000);
+  t.is(stored!.refreshInSeconds, 1800);
+  t.is((await store.receive(await push(key, 2, credentials(2)), key))!.refreshInSeconds, undefined);
+});
+
+test('CredentialStore warns once when the held credentials cross the threshold with no newer push', async (t) => {
+  const key = new Uint8Array(randomBytes(32));
+  const log = capturedLogger();
+  const store = new CredentialStore({ logger: log.logger, clock: skewedClock() });
+  // Usable for one more second, then for two: the first push's warning would come a second before the second's.
+  await store.receive(await push(key, 1, credentials(1), MIN_REMAINING_SECONDS + 1), key);
+  await store.receive(await push(key, 2, credentials(2), MIN_REMAINING_SECONDS + 2), key);
+  const text = await log.waitFor(/credentials expired; no fresh credentials from the coordinator/);
+  const warnings = text.split('\n').filter((line) => line.includes('credentials expired'));
+  t.is(warnings.length, 1);
+  t.like(JSON.parse(warnings[0]!), { level: 40, seq: 2 });
+  t.is(store.current(), undefined);
+});
+
+test('CredentialStore warns when its clock jumps past the threshold', async (t) => {
+  const key = new Uint8Array(randomBytes(32));
+  const clock = skewedClock();
+  const log = capturedLogger();
+  const store = new CredentialStore({ logger: log.logger, clock, expiryRecheckMs: 5 });
+  await store.receive(await push(key, 1, credentials(1), 3600), key);
+  clock.advance(3600_000);
+  await log.waitFor(/"seq":1,"msg":"credentials expired; no fresh credentials from the coordinator"/);
+  t.is(store.current(), undefined);
+});
+
+test('CredentialStore.wipe stops the expiry warning', async (t) => {
+  const key = new Uint8Array(randomBytes(32));
+  const log = capturedLogger();
+  const wiped = new CredentialStore({ logger: log.logger, clock: skewedClock() });
+  await wiped.receive(await push(key, 1, credentials(1), MIN_REMAINING_SECONDS + 1), key);
+  wiped.wipe();
+  // A witness due a second later: once it has warned, the wiped store would have warned before it.
+  const witness = new CredentialStore({ logger: log.logger, clock: skewedClock() });
+  await witness.receive(await push(key, 2, credentials(2), MIN_REMAINING_SECONDS + 2), key);
+  const text = await log.waitFor(/"seq":2,"msg":"credentials expired/);
+  t.false(text.includes('"seq":1,"msg":"credentials expired'));
 });
 
 test('CredentialStore ignores pushes whose seq is not newer than the held one', async (t) => {

@@ -1,64 +1,19 @@
 import test from 'ava';
-import { MAX_OUTPUT_CHUNK_BYTES, type Exit, type Output } from '@credfwd/shared';
-import { TaskRunner, type TaskSpec } from '../src/task-runner.ts';
+import { MAX_OUTPUT_CHUNK_BYTES, type Output } from '@credfwd/shared';
+import type { TaskSpec } from '../src/supervised-task.ts';
+import type { TaskRunner } from '../src/task-runner.ts';
 import { taskEnvironment } from '../src/task-environment.ts';
-import { capturedLogger } from './helpers/captured-logger.ts';
+import { taskHarness, type TaskHarness } from './helpers/task-harness.ts';
 
 const NODE = process.execPath;
 const BASE_ENV = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
-
-interface Result {
-  frames: Array<Output | Exit>;
-  stdout: string;
-  stderr: string;
-  exit: Exit;
-}
 
 const runners: TaskRunner[] = [];
 
 // Whatever a failing test left running dies with it.
 test.after.always(() => Promise.all(runners.map((runner) => runner.killAll())));
 
-interface Harness {
-  runner: TaskRunner;
-  /** Resolves with the first frame, already sent or still to come, that matches. */
-  frame(match: (frame: Output | Exit) => boolean): Promise<Output | Exit>;
-  result(taskId: string): Promise<Result>;
-}
-
-/** A runner whose sink records every frame. */
-function harness(killGraceMs?: number): Harness {
-  const frames: Array<Output | Exit> = [];
-  const waiters = new Set<() => void>();
-  const runner = new TaskRunner({
-    logger: capturedLogger().logger,
-    killGraceMs,
-    sink: {
-      send(message) {
-        frames.push(message);
-        for (const wake of waiters) wake();
-      },
-    },
-  });
-  runners.push(runner);
-  const frame = (match: (frame: Output | Exit) => boolean): Promise<Output | Exit> => new Promise((resolve) => {
-    const check = (): void => {
-      const found = frames.find(match);
-      if (!found) return;
-      waiters.delete(check);
-      resolve(found);
-    };
-    waiters.add(check);
-    check();
-  });
-  const result = async (taskId: string): Promise<Result> => {
-    const exit = await frame((f) => f.type === 'exit' && f.taskId === taskId) as Exit;
-    const own = frames.filter((f) => f.taskId === taskId);
-    const text = (stream: string): string => own.filter((f): f is Output => f.type === 'output' && f.stream === stream).map((f) => f.chunk).join('');
-    return { frames: own, stdout: text('stdout'), stderr: text('stderr'), exit };
-  };
-  return { runner, frame, result };
-}
+const harness = (killGraceMs?: number): TaskHarness => taskHarness(runners, killGraceMs);
 
 function spec(taskId: string, argv: string[], extra: Partial<TaskSpec> = {}): TaskSpec {
   return { taskId, argv, env: BASE_ENV, ...extra };
@@ -167,7 +122,7 @@ test('taskEnvironment builds the env a task really sees: no overriding identity,
   const prepared = taskEnvironment({
     baseEnv: { ...BASE_ENV, AWS_PROFILE: 'launcher', AWS_ROLE_ARN: 'arn:aws:iam::1:role/x', CREDFWD_JOIN: 'credfwd://must-not-leak', CREDFWD_AGENT_ID: 'a1', HOME: '/tmp' },
     settings: { delivery: 'env', region: 'eu-west-1', environ: { DATASET: 's3://bucket/x' } },
-    credentials: { seq: 1, expiresAt, value: { accessKeyId: 'ASIATESTKEY000000001', secretAccessKey: 'task-secret', sessionToken: 'task-token' } },
+    credentials: { seq: 1, expiresAt, receivedAt: new Date(), value: { accessKeyId: 'ASIATESTKEY000000001', secretAccessKey: 'task-secret', sessionToken: 'task-token' } },
     taskEnv: { TASK_ONLY: 'yes' },
   });
   if (!('env' in prepared)) return t.fail(prepared.refusal);
@@ -188,13 +143,37 @@ test('taskEnvironment builds the env a task really sees: no overriding identity,
   t.is(seen.HOME, '/tmp');
 });
 
-test('taskEnvironment refuses env mode without unexpired credentials, and endpoint mode', (t) => {
+test('taskEnvironment refuses env and endpoint mode without unexpired credentials, and endpoint mode without an endpoint', (t) => {
   const settings = { region: null, environ: {} };
-  t.deepEqual(taskEnvironment({ baseEnv: BASE_ENV, settings: { ...settings, delivery: 'env' }, credentials: undefined }), {
-    refusal: 'credfwd-agent: no unexpired credentials on this worker\n',
+  const refusal = { refusal: 'credfwd-agent: no unexpired credentials on this worker\n' };
+  const endpoint = { url: 'http://127.0.0.1:1/credfwd/v1/credentials', tokenFile: '/nonexistent/token' };
+  t.deepEqual(taskEnvironment({ baseEnv: BASE_ENV, settings: { ...settings, delivery: 'env' }, credentials: undefined }), refusal);
+  t.deepEqual(taskEnvironment({ baseEnv: BASE_ENV, settings: { ...settings, delivery: 'endpoint' }, credentials: undefined, endpoint }), refusal);
+  const credentials = { seq: 1, expiresAt: new Date(Date.now() + 3600_000), receivedAt: new Date(), value: { accessKeyId: 'ASIATESTKEY000000001', secretAccessKey: 's' } };
+  t.deepEqual(taskEnvironment({ baseEnv: BASE_ENV, settings: { ...settings, delivery: 'endpoint' }, credentials }), {
+    refusal: 'credfwd-agent: the credentials endpoint is not running\n',
   });
-  const endpoint = taskEnvironment({ baseEnv: BASE_ENV, settings: { ...settings, delivery: 'endpoint' }, credentials: undefined });
-  t.regex('refusal' in endpoint ? endpoint.refusal : '', /endpoint delivery is not supported by this agent version/);
+});
+
+test('taskEnvironment in endpoint mode points at the endpoint and carries no static credentials', (t) => {
+  const endpoint = { url: 'http://127.0.0.1:1/credfwd/v1/credentials', tokenFile: '/nonexistent/token' };
+  const credentials = { seq: 1, expiresAt: new Date(Date.now() + 3600_000), receivedAt: new Date(), value: { accessKeyId: 'ASIATESTKEY000000001', secretAccessKey: 's' } };
+  const prepared = taskEnvironment({
+    baseEnv: { ...BASE_ENV, AWS_ACCESS_KEY_ID: 'AKIASTALE', AWS_PROFILE: 'launcher' },
+    settings: { delivery: 'endpoint', region: 'eu-west-1', environ: {} },
+    credentials,
+    endpoint,
+  });
+  t.deepEqual(prepared, {
+    env: {
+      ...BASE_ENV,
+      AWS_REGION: 'eu-west-1',
+      AWS_DEFAULT_REGION: 'eu-west-1',
+      AWS_CONTAINER_CREDENTIALS_FULL_URI: endpoint.url,
+      AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: endpoint.tokenFile,
+      AWS_EC2_METADATA_DISABLED: 'true',
+    },
+  });
 });
 
 test('taskEnvironment keeps the worker\'s own identity in none mode', (t) => {
@@ -210,7 +189,7 @@ test('taskEnvironment refuses a task env that would override the forwarded crede
   const prepared = taskEnvironment({
     baseEnv: BASE_ENV,
     settings: { delivery: 'env', region: null, environ: {} },
-    credentials: { seq: 1, expiresAt: new Date(Date.now() + 60_000), value: { accessKeyId: 'ASIATESTKEY000000001', secretAccessKey: 's' } },
+    credentials: { seq: 1, expiresAt: new Date(Date.now() + 60_000), receivedAt: new Date(), value: { accessKeyId: 'ASIATESTKEY000000001', secretAccessKey: 's' } },
     taskEnv: { AWS_PROFILE: 'other' },
   });
   t.regex('refusal' in prepared ? prepared.refusal : '', /task env refused: .*AWS_PROFILE/);

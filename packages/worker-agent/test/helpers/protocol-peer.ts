@@ -38,6 +38,8 @@ export async function createTlsIdentity(): Promise<TlsIdentity> {
 
 export interface ProtocolPeerOptions {
   tls: TlsIdentity;
+  /** Listen on this port, e.g. to come back where a closed peer was; a free one when absent. */
+  port?: number;
   clusterId?: string;
   /** The token the peer expects; a different one than the agent's makes it refuse with 4401. */
   token?: string;
@@ -74,8 +76,8 @@ export class PeerSession {
     this.ws.send(encodeMessage(message));
   }
 
-  async sendCredentials(seq: number, credentials: AwsCredentials, remainingSeconds = 3600): Promise<void> {
-    this.send({ type: 'credentials', seq, remainingSeconds, jwe: await sealJson(this.key, credentials) });
+  async sendCredentials(seq: number, credentials: AwsCredentials, remainingSeconds = 3600, refreshInSeconds?: number): Promise<void> {
+    this.send({ type: 'credentials', seq, remainingSeconds, refreshInSeconds, jwe: await sealJson(this.key, credentials) });
   }
 
   /** Resolves with the first frame received so far or later that matches. */
@@ -90,12 +92,26 @@ export class PeerSession {
     }
   }
 
+  /** Resolves with a task's stdout so far once it matches, without taking any frame. */
+  async stdoutMatching(taskId: string, pattern: RegExp): Promise<string> {
+    for (;;) {
+      const text = this.#text(taskId, 'stdout');
+      if (pattern.test(text)) return text;
+      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    }
+  }
+
   /** Output and exit of one task, once its exit frame arrives. */
   async taskResult(taskId: string): Promise<{ stdout: string; stderr: string; code: number | null; signal: string | null }> {
     const exit = await this.next((f): f is Extract<AgentMessage, { type: 'exit' }> => f.type === 'exit' && f.taskId === taskId);
-    const output = this.#frames.filter((f): f is Extract<AgentMessage, { type: 'output' }> => f.type === 'output' && f.taskId === taskId);
-    const text = (stream: string): string => output.filter((f) => f.stream === stream).map((f) => f.chunk).join('');
-    return { stdout: text('stdout'), stderr: text('stderr'), code: exit.code, signal: exit.signal };
+    return { stdout: this.#text(taskId, 'stdout'), stderr: this.#text(taskId, 'stderr'), code: exit.code, signal: exit.signal };
+  }
+
+  #text(taskId: string, stream: 'stdout' | 'stderr'): string {
+    return this.#frames
+      .filter((f): f is Extract<AgentMessage, { type: 'output' }> => f.type === 'output' && f.taskId === taskId && f.stream === stream)
+      .map((f) => f.chunk)
+      .join('');
   }
 
   /** Resolves with the close code the agent sent or the socket ended with. */
@@ -140,7 +156,7 @@ export class ProtocolPeer {
   static async start(options: ProtocolPeerOptions): Promise<ProtocolPeer> {
     const server = createServer({ cert: options.tls.cert, key: options.tls.key });
     const wss = new WebSocketServer({ server, path: '/v1/agent', maxPayload: MAX_PAYLOAD_BYTES });
-    server.listen(0, '127.0.0.1');
+    server.listen(options.port ?? 0, '127.0.0.1');
     await once(server, 'listening');
     return new ProtocolPeer(server, wss, options);
   }

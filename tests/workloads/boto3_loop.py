@@ -1,0 +1,27 @@
+"""A long-running boto3 job: one client for its whole life, calling STS until
+it has seen WANT different access keys (credfwd refreshes) or DEADLINE passes.
+Prints one JSON line per new key; exits 0 only if every call succeeded and it
+saw enough keys."""
+import json
+import sys
+import time
+
+import boto3
+
+want, deadline = int(sys.argv[1]), time.time() + float(sys.argv[2])
+session = boto3.Session()
+client = session.client("sts")
+credentials = session.get_credentials()  # the object the client signs with
+seen = []
+calls = 0
+while time.time() < deadline:
+    arn = client.get_caller_identity()["Arn"]
+    calls += 1
+    key = credentials.get_frozen_credentials().access_key
+    if not seen or seen[-1] != key:
+        seen.append(key)
+        print(json.dumps({"key": key, "arn": arn, "calls": calls}), flush=True)
+    if len(seen) >= want:
+        sys.exit(0)
+    time.sleep(0.2)
+sys.exit(1)
