@@ -225,6 +225,13 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     this.#logger.info({ clusterId }, 'cluster closed');
   }
 
+  /** Refreshes a cluster's credentials now (see {@link RefreshScheduler.refreshNow}); a no-op in null mode. */
+  async refresh(clusterId: string): Promise<void> {
+    const entry = this.#clusters.get(clusterId);
+    if (!entry) throw new CredfwdError('CLUSTER_NOT_FOUND', `cluster ${clusterId} does not exist`, 'it may have been closed');
+    await entry.refresh?.refreshNow();
+  }
+
   /** A cluster's agents and the state of its credentials. */
   status(clusterId: string): ClusterStatus {
     const entry = this.#clusters.get(clusterId);

@@ -1,6 +1,6 @@
 export { launchCluster, type Cluster, type ClusterEvents, type LaunchOptions } from './launch-cluster.ts';
 export { Coordinator, type ClusterOptions, type ClusterRecord, type ClusterStatus, type CoordinatorEvents, type CoordinatorOptions } from './coordinator.ts';
-export type { RefreshError, RefreshStatus } from './refresh-scheduler.ts';
+export type { RefreshError, RefreshState, RefreshStatus } from './refresh-scheduler.ts';
 export { parseCredentialsOption, type CredentialsOption, type CredentialsSpec } from './credentials-spec.ts';
 export type { WorkerResult, OutputListener } from './task-dispatch.ts';
 export type { RunOptions, AgentStatus } from './agent-hub.ts';

@@ -48,6 +48,12 @@ export interface Cluster extends EventEmitter<ClusterEvents> {
   expiresAt: Date | null;
   /** Agents connected now and the state of the credentials' refresh. */
   status(): ClusterStatus;
+  /**
+   * Mints and pushes new credentials now; how to resume refreshing after a
+   * failure that needed a person (`status().refresh.state === 'needs-attention'`).
+   * Rejects with the STS error when it fails again. Null mode: nothing to do.
+   */
+  refresh(): Promise<void>;
   /** Runs argv on every worker; one result per worker, never rejecting on a worker's failure. */
   run(argv: string[], options?: RunOptions): Promise<WorkerResult[]>;
   /** Revokes the cluster and stops its agents and their workloads. Idempotent. */
@@ -152,6 +158,7 @@ export async function launchCluster(options: LaunchOptions): Promise<Cluster> {
     joinCommand: `CREDFWD_JOIN=${shellQuote(record.joinString)} credfwd-agent join`,
     expiresAt: record.minted?.expiresAt ?? null,
     status: () => coordinator.status(record.id),
+    refresh: () => coordinator.refresh(record.id),
     run: (argv: string[], runOptions?: RunOptions) => coordinator.run(record.id, argv, runOptions),
     close,
   });

@@ -1,6 +1,6 @@
-import { isCredfwdError, type ErrorCode, type Logger } from '@credfwd/shared';
+import { CredfwdError, isCredfwdError, type ErrorCode, type Logger } from '@credfwd/shared';
 import type { Minted } from './minter.ts';
-import { MAX_BACKOFF_SECONDS, backoffDelay, nextRefreshDelay } from './refresh-schedule.ts';
+import { backoffDelay, nextRefreshDelay } from './refresh-schedule.ts';
 
 /** What a scheduler needs of its cluster. */
 export interface RefreshContext {
@@ -24,11 +24,22 @@ export interface RefreshOptions {
 export interface RefreshError {
   code: ErrorCode;
   message: string;
+  hint: string;
+  /** False when retrying cannot help until a person acts (access denied, an expired login). */
+  retryable: boolean;
   at: Date;
 }
 
+/**
+ * Where a cluster's refresh loop stands: `scheduled` on plan, `backing-off`
+ * after retryable failures, `needs-attention` after a failure that retrying
+ * cannot fix, when no further refresh is planned until {@link RefreshScheduler.refreshNow}.
+ */
+export type RefreshState = 'scheduled' | 'backing-off' | 'needs-attention';
+
 /** Where a cluster's refresh loop stands. */
 export interface RefreshStatus {
+  state: RefreshState;
   expiresAt: Date;
   lastRefreshAt: Date;
   nextRefreshAt: Date | undefined;
@@ -37,15 +48,11 @@ export interface RefreshStatus {
 }
 
 /**
- * Failures a person must fix (log in again, grant access) are retried at the
- * slowest pace rather than hammered; throttling and outages back off from 1 s.
- */
-const NEEDS_A_PERSON: ReadonlySet<string> = new Set(['STS_ACCESS_DENIED', 'STS_EXPIRED_TOKEN', 'STS_INVALID_TOKEN', 'STS_REGION_DISABLED', 'LAUNCHER_NO_CREDENTIALS']);
-
-/**
  * Keeps one cluster's credentials fresh: one mint in flight at a time, at
- * half life; on failure, backoff with full jitter while the current
- * credentials stay in use until they expire.
+ * half life. On a retryable failure (throttling, 5xx, no answer) it backs off
+ * with full jitter; on one that needs a person (AccessDenied, ExpiredToken…)
+ * it stops rather than hammer STS, as the EKS Pod Identity Agent does. Either
+ * way the current credentials stay in use until they expire.
  */
 export class RefreshScheduler {
   readonly #context: RefreshContext;
@@ -59,6 +66,7 @@ export class RefreshScheduler {
   #nextRefreshAt: Date | undefined;
   #failures = 0;
   #lastError: RefreshError | undefined;
+  #inFlight: Promise<void> | undefined;
 
   constructor(context: RefreshContext, options: RefreshOptions = {}) {
     this.#context = context;
@@ -75,12 +83,30 @@ export class RefreshScheduler {
   status(): RefreshStatus | undefined {
     if (!this.#current) return undefined;
     return {
+      state: this.#state(),
       expiresAt: this.#current.expiresAt,
       lastRefreshAt: this.#lastRefreshAt,
       nextRefreshAt: this.#nextRefreshAt,
       consecutiveFailures: this.#failures,
       lastError: this.#lastError,
     };
+  }
+
+  /**
+   * Refreshes now (the timer's plan is dropped), sharing a refresh already in
+   * flight; the way to resume after `needs-attention` once a person has fixed
+   * the cause. Rejects with the refresh's error, which is also logged and
+   * reported as any failed refresh is.
+   */
+  async refreshNow(): Promise<void> {
+    if (this.#closed) throw new CredfwdError('CLUSTER_CLOSED', `cluster ${this.#context.clusterId} is closed`, 'launch a new cluster');
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#nextRefreshAt = undefined;
+    await this.#refreshOnce();
+    if (this.#lastError && this.#failures > 0) {
+      throw new CredfwdError(this.#lastError.code, this.#lastError.message, this.#lastError.hint, { retryable: this.#lastError.retryable });
+    }
   }
 
   /** Stops refreshing; a mint in flight is discarded. Idempotent. */
@@ -102,8 +128,48 @@ export class RefreshScheduler {
   #schedule(delaySeconds: number): void {
     if (this.#closed) return;
     this.#nextRefreshAt = new Date(this.#now() + delaySeconds * 1000);
-    this.#timer = setTimeout(() => void this.#refresh(), delaySeconds * 1000);
+    this.#timer = setTimeout(() => void this.#refreshOnce(), delaySeconds * 1000);
     this.#timer.unref();
+  }
+
+  #state(): RefreshState {
+    if (this.#failures === 0) return 'scheduled';
+    return this.#lastError?.retryable === false ? 'needs-attention' : 'backing-off';
+  }
+
+  /** One refresh at a time: a second caller waits for the first. */
+  #refreshOnce(): Promise<void> {
+    this.#inFlight ??= this.#refresh().finally(() => {
+      this.#inFlight = undefined;
+    });
+    return this.#inFlight;
+  }
+
+  #failed(err: unknown): void {
+    const { clusterId, logger } = this.#context;
+    const known = isCredfwdError(err) ? err : undefined;
+    // An error credfwd did not classify may be passing; retrying keeps the cluster alive.
+    const retryable = known?.retryable ?? true;
+    const code: ErrorCode = known?.code ?? 'STS_FAILED';
+    this.#lastError = {
+      code,
+      message: err instanceof Error ? err.message : String(err),
+      hint: known?.hint ?? 'check network access to STS',
+      retryable,
+      at: new Date(this.#now()),
+    };
+    const delay = retryable ? backoffDelay(this.#failures, this.#random) : undefined;
+    this.#failures++;
+    const expiresInSeconds = this.#current ? Math.round((this.#current.expiresAt.getTime() - this.#now()) / 1000) : 0;
+    const fields = { clusterId, code, reason: this.#lastError.message, hint: this.#lastError.hint, attempt: this.#failures, expiresInSeconds };
+    if (delay === undefined) {
+      this.#nextRefreshAt = undefined;
+      logger.error(fields, 'credential refresh failed and will not be retried until the cause is fixed; current credentials stay in use until they expire');
+    } else {
+      logger.error({ ...fields, retryInSeconds: Math.round(delay * 10) / 10 }, 'credential refresh failed; current credentials stay in use until they expire');
+      this.#schedule(delay);
+    }
+    this.#context.onFailure(this.#lastError);
   }
 
   async #refresh(): Promise<void> {
@@ -112,16 +178,7 @@ export class RefreshScheduler {
     try {
       minted = await this.#context.mint();
     } catch (err) {
-      if (this.#closed) return;
-      const code: ErrorCode = isCredfwdError(err) ? err.code : 'STS_FAILED';
-      const message = err instanceof Error ? err.message : String(err);
-      this.#lastError = { code, message, at: new Date(this.#now()) };
-      const delay = NEEDS_A_PERSON.has(code) ? MAX_BACKOFF_SECONDS : backoffDelay(this.#failures, this.#random);
-      this.#failures++;
-      const expiresInSeconds = this.#current ? Math.round((this.#current.expiresAt.getTime() - this.#now()) / 1000) : 0;
-      logger.error({ clusterId, code, reason: message, attempt: this.#failures, retryInSeconds: Math.round(delay * 10) / 10, expiresInSeconds }, 'credential refresh failed; current credentials stay in use until they expire');
-      this.#schedule(delay);
-      this.#context.onFailure(this.#lastError);
+      if (!this.#closed) this.#failed(err);
       return;
     }
     if (this.#closed) return;

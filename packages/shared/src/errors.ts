@@ -29,16 +29,21 @@ export type ErrorCode =
 /**
  * The one error type credfwd throws on purpose. `message` says what went
  * wrong, `hint` what the user can do about it; neither ever holds a secret.
+ * `retryable` says whether trying the same thing again later may succeed
+ * (throttling, an outage) or needs a person first (denied access, an expired
+ * login): retry loops read it here, never from the message.
  */
 export class CredfwdError extends Error {
   readonly code: ErrorCode;
   readonly hint: string;
+  readonly retryable: boolean;
 
-  constructor(code: ErrorCode, message: string, hint: string, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(code: ErrorCode, message: string, hint: string, options?: { cause?: unknown; retryable?: boolean }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'CredfwdError';
     this.code = code;
     this.hint = hint;
+    this.retryable = options?.retryable ?? false;
   }
 }
 
