@@ -53,6 +53,23 @@ test('usage errors: error[CODE], a hint, exit 2, no stack trace', async (t) => {
     [['launch', '--env-file', bad], 'ENV_FILE_INVALID', /line 2/],
     [['launch', '--region', 'mars'], 'CONFIG_INVALID'],
     [['launch', '--bogus'], 'USAGE'],
+    [['launch', '--workers', '-1'], 'USAGE'],
+    [['launch', '--workers', '1001'], 'USAGE'],
+    [['launch', '--credentials', 'role:arn:aws:iam::123456789012:user/not-a-role'], 'CONFIG_INVALID'],
+    [['launch', '--credentials', 'role:arn:aws:iam::123456789012:role/ok', '--duration', '13h'], 'CONFIG_INVALID', /AssumeRole/],
+    [['launch', '--duration', '37h'], 'CONFIG_INVALID', /GetSessionToken/],
+    [['launch', '--duration', '0'], 'CONFIG_INVALID'],
+    [['launch', '--delivery', 'carrier-pigeon'], 'USAGE'],
+    [['launch', '--refresh-interval', 'often'], 'USAGE'],
+    [['launch', '--refresh-interval', '0s'], 'CONFIG_INVALID'],
+    [['launch', '--on-refresh', 'reboot'], 'USAGE'],
+    [['launch', '--on-refresh', 'signal:HUP'], 'USAGE'],
+    [['launch', '--listen', 'nowhere'], 'USAGE'],
+    [['launch', '--listen', '127.0.0.1:70000'], 'USAGE'],
+    [['launch', '--public-address', 'not a host'], 'USAGE'],
+    [['launch', '--env', '1BAD=x'], 'ENV_NAME_INVALID'],
+    [['launch', '--env', 'AWS_PROFILE=x'], 'ENV_CONFLICT'],
+    [['fly'], 'USAGE'],
   ];
   for (const [args, code, extra] of cases) {
     const result = await runCredfwd(args, { ...env, AWS_ACCESS_KEY_ID: 'AKIAEXAMPLEEXAMPLE12', AWS_SECRET_ACCESS_KEY: 'not-used' });

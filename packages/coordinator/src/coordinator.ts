@@ -140,6 +140,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   /** Makes (or takes) the TLS identity and starts listening for agents. */
   static async start(options: CoordinatorOptions): Promise<Coordinator> {
     const listen = splitHostPort(options.listen ?? '127.0.0.1:0', 'listen address');
+    if (options.publicAddress !== undefined) splitHostPort(options.publicAddress, 'public address');
     const tls = options.tls ?? (await createSelfSignedIdentity());
     const hub = new AgentHub({
       tls,

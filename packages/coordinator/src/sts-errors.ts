@@ -9,7 +9,7 @@ interface KnownStsError {
 
 const DENIED: KnownStsError = { code: 'STS_ACCESS_DENIED', hint: 'check that the launcher identity may call this STS action (and, for a role, that its trust policy allows the launcher)', retryable: false };
 const EXPIRED: KnownStsError = { code: 'STS_EXPIRED_TOKEN', hint: 'the launcher credentials have expired: log in again (aws sso login, aws-vault, …)', retryable: false };
-const THROTTLED: KnownStsError = { code: 'STS_THROTTLED', hint: 'STS is rate limiting this account; credfwd retries with backoff', retryable: true };
+const THROTTLED: KnownStsError = { code: 'STS_THROTTLED', hint: 'STS is rate limiting this account: try again shortly (a running cluster retries its refreshes with backoff)', retryable: true };
 
 const BY_NAME: Record<string, KnownStsError> = {
   AccessDenied: DENIED,
@@ -42,7 +42,9 @@ export function mapStsError(err: unknown, action: string): CredfwdError {
   if (known) return new CredfwdError(known.code, message, known.hint, { cause: err, retryable: known.retryable });
   const status = httpStatus(err);
   const retryable = status === undefined || status >= 500;
-  const hint = retryable ? 'STS could not be reached or failed; credfwd retries with backoff' : 'check the launcher credentials and the STS request';
+  const hint = retryable
+    ? 'STS could not be reached or failed: check network access to STS (AWS_ENDPOINT_URL_STS, proxies); a running cluster retries its refreshes with backoff'
+    : 'check the launcher credentials and the STS request';
   return new CredfwdError('STS_FAILED', message, hint, { cause: err, retryable });
 }
 
