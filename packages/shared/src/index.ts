@@ -28,3 +28,4 @@ export {
 } from './environment.ts';
 export { createLogger, type Logger, type LoggerOptions } from './logger.ts';
 export { parseDuration } from './duration.ts';
+export { TokenBucket, type TokenBucketOptions } from './token-bucket.ts';

@@ -5,10 +5,11 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { EndpointInfo, Logger } from '@credfwd/shared';
+import type { EndpointInfo, Logger, TokenBucketOptions } from '@credfwd/shared';
 import { advertisedExpiration } from './advertised-expiration.ts';
 import { systemClock, type Clock } from './clock.ts';
 import type { StoredCredentials } from './credential-store.ts';
+import { RefusalThrottle } from './refusal-throttle.ts';
 
 /** The one path the endpoint serves credentials at. */
 export const CREDENTIALS_PATH = '/credfwd/v1/credentials';
@@ -20,6 +21,8 @@ export interface CredentialsEndpointOptions {
   logger: Logger;
   /** Clock the advertised Expiration is reckoned on; the credentials' own clock. */
   clock?: Clock;
+  /** Refusals (401, 404, 405) answered in full before further ones get 429; {@link DEFAULT_REFUSAL_LIMIT} by default. */
+  refusalLimit?: TokenBucketOptions;
 }
 
 /** A running endpoint: where workloads find it, and how to stop it. */
@@ -39,8 +42,9 @@ export async function createCredentialsEndpoint(options: CredentialsEndpointOpti
   // mkdtemp creates the directory with mode 0700.
   const dir = await mkdtemp(join(tmpdir(), 'credfwd-endpoint-'));
   const tokenFile = join(dir, 'token');
+  const throttle = new RefusalThrottle(options.logger, options.refusalLimit);
   const server = createServer((req, res) => {
-    answer(req, res, tokenFile, options).catch((err: unknown) => {
+    answer(req, res, tokenFile, throttle, options).catch((err: unknown) => {
       options.logger.error({ err }, 'credentials endpoint failed to answer a request');
       res.destroy();
     });
@@ -68,6 +72,7 @@ export async function createCredentialsEndpoint(options: CredentialsEndpointOpti
         // Keep-alive connections of SDK clients would otherwise hold the server open.
         server.closeAllConnections();
         await closed;
+        throttle.close();
         await rm(dir, { recursive: true, force: true });
       })();
       return closing;
@@ -75,12 +80,16 @@ export async function createCredentialsEndpoint(options: CredentialsEndpointOpti
   };
 }
 
-async function answer(req: IncomingMessage, res: ServerResponse, tokenFile: string, options: CredentialsEndpointOptions): Promise<void> {
+async function answer(req: IncomingMessage, res: ServerResponse, tokenFile: string, throttle: RefusalThrottle, options: CredentialsEndpointOptions): Promise<void> {
   const path = (req.url ?? '').split('?', 1)[0] ?? '';
+  const send = (status: number, message: string, headers: Record<string, string> = {}): void => {
+    res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', ...headers }).end(`${message}\n`);
+  };
   const refuse = (status: number, message: string, headers: Record<string, string> = {}): void => {
+    if (!throttle.admit()) return send(429, 'too many refused requests', { 'retry-after': '1' });
     // Never the Authorization header or the token: only what identifies the request.
     options.logger.warn({ status, method: req.method, path: path.slice(0, 256), remote: req.socket.remoteAddress }, 'credentials endpoint refused a request');
-    res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', ...headers }).end(`${message}\n`);
+    send(status, message, headers);
   };
   if (path !== CREDENTIALS_PATH) return refuse(404, 'not found');
   if (req.method !== 'GET') return refuse(405, 'method not allowed', { allow: 'GET' });
@@ -94,7 +103,11 @@ async function answer(req: IncomingMessage, res: ServerResponse, tokenFile: stri
   }
   if (!sameToken(req.headers.authorization, expected)) return refuse(401, 'unauthorized');
   const held = options.credentials();
-  if (!held) return refuse(503, 'no unexpired credentials on this worker');
+  if (!held) {
+    // The right token asked: not a refusal to throttle, but worth a line (SDKs retry, so it stays rare).
+    options.logger.warn({ status: 503, remote: req.socket.remoteAddress }, 'credentials endpoint has no unexpired credentials to serve');
+    return send(503, 'no unexpired credentials on this worker');
+  }
   const { value } = held;
   const body = {
     AccessKeyId: value.accessKeyId,

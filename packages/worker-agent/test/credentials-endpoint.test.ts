@@ -5,7 +5,7 @@ import { connect } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { dirname } from 'node:path';
 import anyTest, { type TestFn } from 'ava';
-import { MIN_REMAINING_SECONDS, SDK_REFRESH_WINDOW_SECONDS, sealJson, type AwsCredentials } from '@credfwd/shared';
+import { MIN_REMAINING_SECONDS, SDK_REFRESH_WINDOW_SECONDS, sealJson, type AwsCredentials, type TokenBucketOptions } from '@credfwd/shared';
 import type { Clock } from '../src/clock.ts';
 import { CredentialStore, type StoredCredentials } from '../src/credential-store.ts';
 import { CREDENTIALS_PATH, createCredentialsEndpoint, type CredentialsEndpoint } from '../src/credentials-endpoint.ts';
@@ -31,9 +31,10 @@ async function endpoint(
   t: { context: { endpoints: CredentialsEndpoint[] } },
   credentials: () => StoredCredentials | undefined,
   clock?: Clock,
+  refusalLimit?: TokenBucketOptions,
 ): Promise<CredentialsEndpoint & { log: CapturedLogger }> {
   const log = capturedLogger();
-  const started = await createCredentialsEndpoint({ credentials, logger: log.logger, clock });
+  const started = await createCredentialsEndpoint({ credentials, logger: log.logger, clock, ...(refusalLimit ? { refusalLimit } : {}) });
   t.context.endpoints.push(started);
   return Object.assign(started, { log });
 }
@@ -179,4 +180,31 @@ test('CredentialsEndpoint.close stops the server and removes the token directory
   await t.throwsAsync(stat(dirname(ep.tokenFile)), { code: 'ENOENT' });
   const err = await t.throwsAsync(fetch(ep.url));
   t.is((err?.cause as NodeJS.ErrnoException | undefined)?.code, 'ECONNREFUSED');
+});
+
+test('createCredentialsEndpoint answers a flood of refused requests with 429 beyond its limit, keeps serving the right token, and logs every refusal', async (t) => {
+  const burst = 20;
+  const ep = await endpoint(t, () => held(), undefined, { ratePerSecond: 1, burst });
+  const started = performance.now();
+  const flood = Array.from({ length: 300 }, (_, i) => request(ep, i % 3 === 0 ? { authorization: 'wrong-token' } : i % 3 === 1 ? { authorization: null } : { url: `${ep.url}x` }));
+  const legitimate = Array.from({ length: 30 }, () => request(ep));
+  const [floodAnswers, legitimateAnswers] = await Promise.all([Promise.all(flood), Promise.all(legitimate)]);
+  const elapsedSeconds = (performance.now() - started) / 1000;
+
+  t.deepEqual(new Set(legitimateAnswers.map((a) => a.status)), new Set([200]), 'the right token is never rate-limited');
+  const limited = floodAnswers.filter((a) => a.status === 429);
+  const refused = floodAnswers.filter((a) => a.status !== 429);
+  t.true(refused.every((a) => a.status === 401 || a.status === 404));
+  t.true(refused.length >= burst && refused.length <= burst + Math.ceil(elapsedSeconds) + 1, `${refused.length} answered in full`);
+  t.is(limited.length + refused.length, 300);
+  t.is(limited[0]?.headers.get('retry-after'), '1');
+
+  await ep.close();
+  const lines = ep.log.text().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  t.is(lines.filter((l) => l.msg === 'credentials endpoint refused a request').length, refused.length);
+  const summarized = lines.filter((l) => l.msg === 'credentials endpoint rate-limited refused requests').reduce((sum, l) => sum + Number(l.count), 0);
+  t.is(summarized, limited.length, 'every 429 is counted in a summary line');
+  const token = await readFile(ep.tokenFile, 'utf8').catch(() => undefined);
+  t.is(token, undefined, 'the token file is gone after close');
+  t.false(ep.log.text().includes('wrong-token'));
 });
