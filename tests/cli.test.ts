@@ -2,7 +2,7 @@ import test from 'ava';
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { collectOutput, descendantPids } from './helpers/processes.ts';
+import { collectOutput, descendantPids, stillRunningAfter } from './helpers/processes.ts';
 import { CREDFWD_BIN, isolatedEnv, parseJsonLines, runCredfwd } from './helpers/credfwd-cli.ts';
 
 test('launch -- cmd prints each worker\'s output prefixed and exits 0 when all succeed', async (t) => {
@@ -96,14 +96,5 @@ test('launch without a command prints the join command, serves until SIGINT, the
   child.kill('SIGINT');
   const result = await done;
   t.is(result.code, 0, result.stderr);
-  t.deepEqual(agents.filter((pid) => isAlive(pid)), [], 'agents are gone');
+  t.deepEqual(await stillRunningAfter(agents), [], 'agents are gone');
 });
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

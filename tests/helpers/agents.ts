@@ -9,9 +9,9 @@ export interface SpawnedAgent {
   result: Promise<ProcessResult>;
 }
 
-/** Starts `credfwd-agent join` with the join string in CREDFWD_JOIN and the given worker environment. */
-export function spawnAgent(joinString: string, agentId: string, workerEnv: Record<string, string> = {}): SpawnedAgent {
-  const child = spawnNode(AGENT_BIN, ['join'], {
+/** Starts `credfwd-agent join [ARGS]` with the join string in CREDFWD_JOIN and the given worker environment. */
+export function spawnAgent(joinString: string, agentId: string, workerEnv: Record<string, string> = {}, args: string[] = []): SpawnedAgent {
+  const child = spawnNode(AGENT_BIN, ['join', ...args], {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOME: process.env.HOME ?? '/tmp',
     ...workerEnv,

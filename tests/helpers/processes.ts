@@ -65,3 +65,24 @@ export function descendantPids(pid: number): number[] {
   }
   return found.sort((a, b) => a - b);
 }
+
+/** True while `pid` runs; a zombie has stopped running and only waits for its parent to reap it. */
+export function isRunning(pid: number): boolean {
+  const stat = readStat(pid);
+  return stat !== null && stat.state !== 'Z';
+}
+
+/**
+ * The pids of `pids` still running once all have stopped or `graceMs` has
+ * passed. A process signalled to stop dies a moment after whoever signalled
+ * it moves on; an orphan would run on for minutes, so a short grace tells the
+ * two apart without a fixed sleep.
+ */
+export async function stillRunningAfter(pids: number[], graceMs = 3000): Promise<number[]> {
+  const deadline = Date.now() + graceMs;
+  for (;;) {
+    const running = pids.filter(isRunning);
+    if (running.length === 0 || Date.now() >= deadline) return running;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { CredfwdError, createLogger, parseJoinString } from '@credfwd/shared';
+import { CredfwdError, createLogger, parseDuration, parseJoinString } from '@credfwd/shared';
 import { resolveAgentId } from './agent-id.ts';
 import { reportError } from './report-error.ts';
 import { startAgent } from './start-agent.ts';
@@ -8,6 +8,7 @@ import { takeJoinString } from './take-join-string.ts';
 interface JoinFlags {
   joinFile?: string;
   agentId?: string;
+  giveUpAfter?: string;
   debug?: boolean;
 }
 
@@ -34,6 +35,7 @@ async function main(args: string[]): Promise<number> {
       .description('connect to the cluster named by the join string in CREDFWD_JOIN or --join-file')
       .option('--join-file <file>', 'read the join string from this file instead of CREDFWD_JOIN')
       .option('--agent-id <id>', 'this worker\'s id (default: CREDFWD_AGENT_ID, else host name and a random suffix)')
+      .option('--give-up-after <duration>', 'exit, stopping every task, after this long with neither a coordinator nor usable credentials', '10m')
       .option('--debug', 'log at debug level and print stack traces on errors')
       .action(async (flags: JoinFlags) => {
         status = await join(flags);
@@ -48,11 +50,13 @@ async function main(args: string[]): Promise<number> {
 }
 
 async function join(flags: JoinFlags): Promise<number> {
+  const giveUpAfterMs = parseDuration(flags.giveUpAfter ?? '10m', '--give-up-after') * 1000;
+  if (giveUpAfterMs === 0) throw new CredfwdError('USAGE', '--give-up-after must be at least 1s', 'for example --give-up-after 10m');
   const joinInfo = parseJoinString(await takeJoinString(flags.joinFile, process.env));
   const agentId = resolveAgentId(flags.agentId, process.env);
   const logger = createLogger({ name: 'credfwd-agent', level: flags.debug ? (process.env.CREDFWD_LOG_LEVEL ?? 'debug') : undefined });
   logger.info({ agentId, clusterId: joinInfo.clusterId, addresses: joinInfo.addresses }, 'joining cluster');
-  const agent = startAgent({ join: joinInfo, agentId, logger });
+  const agent = startAgent({ join: joinInfo, agentId, logger, giveUpAfterMs });
   const stop = (signal: NodeJS.Signals): void => {
     logger.info({ signal }, 'stopping on signal');
     void agent.close();

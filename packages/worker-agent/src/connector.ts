@@ -18,6 +18,8 @@ export interface ConnectorHandlers extends ConnectionHandlers {
   revoked(): void;
   /** A failure that retrying cannot fix: bad token, wrong pin, other protocol version. */
   fatal(error: CredfwdError): void;
+  /** A connection attempt failed or a connection was lost; the connector tries again. */
+  disconnected(): void;
 }
 
 /** What a {@link Connector} needs: where to connect, who it is, whom to tell. */
@@ -116,6 +118,7 @@ export class Connector {
     } else {
       const retryInMs = this.#reconnect.start();
       this.#logger.warn({ address, code: end.code, reason: end.error?.message, retryInMs }, 'connection to coordinator lost; reconnecting');
+      this.#options.handlers.disconnected();
     }
   }
 }

@@ -147,6 +147,7 @@ export class CredentialStore {
 }
 
 /** The agent-clock time from which {@link CredentialStore.current} treats credentials as expired. */
-function usableUntil(stored: StoredCredentials): number {
+/** Until when (agent clock, ms) stored credentials may be served or injected. */
+export function usableUntil(stored: StoredCredentials): number {
   return stored.expiresAt.getTime() - MIN_REMAINING_SECONDS * 1000;
 }

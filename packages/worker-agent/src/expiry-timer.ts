@@ -8,6 +8,8 @@ export interface ExpiryTimerOptions {
   onExpired: () => void;
   /** Longest real wait between two looks at the clock (default 60 s). */
   recheckMs?: number;
+  /** Keep the process alive while waiting, when the deadline leads to an action rather than a warning. */
+  keepAlive?: boolean;
 }
 
 const DEFAULT_RECHECK_MS = 60_000;
@@ -24,6 +26,7 @@ export class ExpiryTimer {
   readonly #deadlineMs: number;
   readonly #onExpired: () => void;
   readonly #recheckMs: number;
+  readonly #keepAlive: boolean;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -32,6 +35,7 @@ export class ExpiryTimer {
     this.#deadlineMs = options.deadlineMs;
     this.#onExpired = options.onExpired;
     this.#recheckMs = options.recheckMs ?? DEFAULT_RECHECK_MS;
+    this.#keepAlive = options.keepAlive ?? false;
   }
 
   /** Starts watching; calls back at once if the deadline has already passed. */
@@ -45,7 +49,7 @@ export class ExpiryTimer {
     }
     this.#timer = setTimeout(() => this.start(), Math.min(leftMs, this.#recheckMs));
     // A pending warning alone must not keep the process alive.
-    this.#timer.unref();
+    if (!this.#keepAlive) this.#timer.unref();
   }
 
   /** Stops watching for good; idempotent. */

@@ -13,7 +13,8 @@ import {
 import type { Session } from './agent-connection.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { Connector } from './connector.ts';
-import { CredentialStore, type CredentialsSummary, type StoredCredentials } from './credential-store.ts';
+import { CoordinatorLossWatch, DEFAULT_GIVE_UP_AFTER_MS } from './coordinator-loss-watch.ts';
+import { CredentialStore, usableUntil, type CredentialsSummary, type StoredCredentials } from './credential-store.ts';
 import { createCredentialsEndpoint, type CredentialsEndpoint } from './credentials-endpoint.ts';
 import { openStringRecord } from './open-string-record.ts';
 import type { ReconnectTimerOptions } from './reconnect-timer.ts';
@@ -36,6 +37,11 @@ export interface AgentOptions {
   backoff?: ReconnectTimerOptions;
   /** Time between SIGTERM and SIGKILL when a task is stopped, timed out or restarted (default 5 s). */
   killGraceMs?: number;
+  /**
+   * Without a coordinator and without credentials it may still serve for this
+   * long, the agent stops its tasks and ends with AGENT_UNREACHABLE (default 10 min).
+   */
+  giveUpAfterMs?: number;
 }
 
 /** How an agent that stopped without error ended. */
@@ -87,6 +93,7 @@ class AgentRuntime {
   readonly #store: CredentialStore;
   readonly #runner: TaskRunner;
   readonly #connector: Connector;
+  readonly #lossWatch: CoordinatorLossWatch;
   // Exits that found no connection; the coordinator still needs them to finish its run.
   readonly #pendingExits: Exit[] = [];
   #stopping: Promise<void> | undefined;
@@ -128,11 +135,28 @@ class AgentRuntime {
         message: (message, session) => this.#message(message, session),
         revoked: () => void this.#stop({ reason: 'revoked' }),
         fatal: (error) => void this.#stop(error),
+        disconnected: () => this.#lossWatch.lost(),
       },
+    });
+    const giveUpAfterMs = options.giveUpAfterMs ?? DEFAULT_GIVE_UP_AFTER_MS;
+    this.#lossWatch = new CoordinatorLossWatch({
+      clock: this.#clock,
+      giveUpAfterMs,
+      usableUntil: () => {
+        const held = this.#store.current();
+        return held && usableUntil(held);
+      },
+      onGiveUp: () => void this.#stop(new CredfwdError(
+        'AGENT_UNREACHABLE',
+        `no coordinator answered for ${Math.round(giveUpAfterMs / 1000)} s after the last usable credentials; stopping tasks and exiting`,
+        'the cluster is gone (its launcher exited or its coordinator is down for good): join a running cluster with its join string',
+      )),
     });
   }
 
   start(): void {
+    // Counted from the start too: an agent that never reaches its coordinator gives up as well.
+    this.#lossWatch.lost();
     this.#connector.start();
   }
 
@@ -149,6 +173,7 @@ class AgentRuntime {
   }
 
   async #welcome(session: Session): Promise<void> {
+    this.#lossWatch.found();
     this.#logger.info({ delivery: session.delivery, region: session.region, environNames: Object.keys(session.environ) }, 'welcomed by coordinator');
     if (session.delivery === 'endpoint' && !(await this.#startEndpoint())) return;
     if (session.delivery === 'none') this.#settleReady.resolve();
@@ -240,6 +265,7 @@ class AgentRuntime {
     } else {
       this.#logger.info('agent closing');
     }
+    this.#lossWatch.close();
     this.#store.wipe();
     // Tasks go first so that, on a clean close, their exits still reach the coordinator.
     await this.#runner.killAll();
