@@ -1,0 +1,145 @@
+import anyTest, { type TestFn } from 'ava';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseJoinString } from '@credfwd/shared';
+import { CREDFWD_BIN, isolatedEnv } from './helpers/credfwd-cli.ts';
+import { createIamUser, startMoto, type IamUser, type Moto } from './helpers/moto.ts';
+import { collectOutput, descendantPids } from './helpers/processes.ts';
+
+const test = anyTest as TestFn<{ moto: Moto; launcher: IamUser }>;
+
+test.before(async (t) => {
+  const moto = await startMoto();
+  t.context = { moto, launcher: await createIamUser(moto, 'leak-check') };
+});
+
+test.after.always((t) => t.context.moto?.stop());
+
+/**
+ * Each worker writes the credentials it was handed (env or endpoint) to a
+ * file of its own, never to its output, says `ready`, and finishes once the
+ * test creates `release`: the test then knows every minted secret in play.
+ */
+const CAPTURE = String.raw`
+set -e
+out=$(mktemp "$SECRETS_DIR/worker.XXXXXX")
+capture() {
+  if [ -n "$AWS_CONTAINER_CREDENTIALS_FULL_URI" ]; then
+    cat "$AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE" >> "$out"; echo >> "$out"
+    python3 -c 'import json, os, urllib.request as u
+r = u.Request(os.environ["AWS_CONTAINER_CREDENTIALS_FULL_URI"], headers={"Authorization": open(os.environ["AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"]).read()})
+d = json.load(u.urlopen(r))
+print(d["SecretAccessKey"]); print(d.get("Token", ""))' >> "$out"
+  else
+    printf '%s\n%s\n' "$AWS_SECRET_ACCESS_KEY" "$AWS_SESSION_TOKEN" >> "$out"
+  fi
+  printf '%s\n' "$DB_PASSWORD" >> "$out"
+}
+capture
+echo ready
+while [ ! -e "$SECRETS_DIR/release" ]; do sleep 0.05; done
+capture
+echo done
+`;
+
+interface Scenario {
+  args: string[];
+  /** Distinct secrets the run must have put in play, so the search is known to cover them. */
+  minSecrets: number;
+  /** Launcher environment beyond the isolated one. */
+  env(context: { moto: Moto; launcher: IamUser }): Record<string, string>;
+}
+
+/** Every non-empty line the workers captured: secret keys, session tokens, endpoint tokens, environ secrets. */
+function capturedSecrets(dir: string): string[] {
+  const lines = readdirSync(dir).filter((f) => f.startsWith('worker.')).flatMap((f) => readFileSync(join(dir, f), 'utf8').split('\n'));
+  return [...new Set(lines.map((l) => l.trim()).filter((l) => l.length >= 8))];
+}
+
+function commandLines(pids: number[]): string {
+  return pids.map((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+    } catch {
+      return '';
+    }
+  }).join('\n');
+}
+
+/** The join token local agents were handed, read from their environment as root on the worker could. */
+function joinTokens(pids: number[]): string[] {
+  const tokens: string[] = [];
+  for (const pid of pids) {
+    let environ = '';
+    try {
+      environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
+    } catch {
+      continue;
+    }
+    const join = environ.split('\0').find((v) => v.startsWith('CREDFWD_JOIN='));
+    if (join) tokens.push(parseJoinString(join.slice('CREDFWD_JOIN='.length)).token);
+  }
+  return [...new Set(tokens)];
+}
+
+const leaksNothing = test.macro({
+  async exec(t, scenario: Scenario) {
+    const dir = mkdtempSync(join(tmpdir(), 'credfwd-secrets-'));
+    const dbPassword = `pw-${randomBytes(12).toString('hex')}`;
+    const envFile = join(dir, 'job.env');
+    writeFileSync(envFile, `DB_PASSWORD=${dbPassword}\nSECRETS_DIR=${dir}\n`, { mode: 0o600 });
+    const child = spawn(process.execPath, ['--', CREDFWD_BIN, 'launch', '--debug', '--workers', '2', '--env-file', envFile, ...scenario.args, '--', 'sh', '-c', CAPTURE], {
+      env: isolatedEnv({ ...scenario.env(t.context), CREDFWD_LOG_LEVEL: 'debug' }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const done = collectOutput(child);
+    let stdout = '';
+    await new Promise<void>((resolve) => {
+      child.stdout?.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString('utf8');
+        if (stdout.split('| ready').length - 1 >= 2) resolve();
+      });
+    });
+    const running = descendantPids(child.pid ?? 0);
+    const argv = commandLines([child.pid ?? 0, ...running]);
+    const tokens = joinTokens(running);
+    writeFileSync(join(dir, 'release'), '');
+    const result = await done;
+    t.is(result.code, 0, result.stderr.slice(-2000));
+
+    const secrets = [...new Set([t.context.launcher.secretAccessKey, dbPassword, ...tokens, ...capturedSecrets(dir)])];
+    t.true(tokens.length >= 1, 'the join token is among the secrets searched for');
+    t.true(secrets.length >= scenario.minSecrets, `secrets in play: ${secrets.length}`);
+    const seen = { 'launcher output and logs': result.stdout + result.stderr, 'argv and process titles': argv };
+    for (const [where, text] of Object.entries(seen)) {
+      const leaked = secrets.filter((secret) => text.includes(secret));
+      t.deepEqual(leaked.map((s) => `${s.slice(0, 4)}…`), [], `no secret in ${where}`);
+    }
+    t.true(result.stderr.includes('"level":20') || result.stderr.includes('"level":"debug"'), 'debug logs were on');
+  },
+  title: (name) => `no secret in any log, output, argv or process title: ${name ?? ''}`,
+});
+
+test.serial('forward with an IAM-user launcher, env delivery', leaksNothing, {
+  args: ['--credentials', 'forward', '--region', 'us-east-1'],
+  // launcher secret, environ secret, join token, minted secret key and session token
+  minSecrets: 5,
+  env: ({ moto, launcher }) => ({ AWS_ACCESS_KEY_ID: launcher.accessKeyId, AWS_SECRET_ACCESS_KEY: launcher.secretAccessKey, AWS_ENDPOINT_URL_STS: moto.url }),
+});
+
+test.serial('role mode, endpoint delivery, refreshing every second', leaksNothing, {
+  args: ['--credentials', 'role:arn:aws:iam::123456789012:role/leaky', '--delivery', 'endpoint', '--refresh-interval', '1s', '--region', 'us-east-1'],
+  // as forward, plus each worker's endpoint token
+  minSecrets: 7,
+  env: ({ moto, launcher }) => ({ AWS_ACCESS_KEY_ID: launcher.accessKeyId, AWS_SECRET_ACCESS_KEY: launcher.secretAccessKey, AWS_ENDPOINT_URL_STS: moto.url }),
+});
+
+test.serial('null mode with the launcher\'s keys present', leaksNothing, {
+  args: ['--credentials', 'none'],
+  // launcher secret, environ secret, join token
+  minSecrets: 3,
+  env: ({ launcher }) => ({ AWS_ACCESS_KEY_ID: launcher.accessKeyId, AWS_SECRET_ACCESS_KEY: launcher.secretAccessKey }),
+});
