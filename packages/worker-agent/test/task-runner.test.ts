@@ -194,3 +194,58 @@ test('taskEnvironment refuses a task env that would override the forwarded crede
   });
   t.regex('refusal' in prepared ? prepared.refusal : '', /task env refused: .*AWS_PROFILE/);
 });
+
+/** A command that prints the generation it was started with, then waits to be stopped. */
+const PRINT_GENERATION = ['sh', '-c', 'echo "gen=$GENERATION"; exec sleep 300'];
+
+test('TaskRunner.refresh restarts a restart-supervised task with the fresh environment, under the same task id', async (t) => {
+  const h = harness(1_000);
+  let generation = 1;
+  const freshEnv = (): Record<string, string> => ({ ...BASE_ENV, GENERATION: String(generation) });
+  h.runner.run(spec('restart', PRINT_GENERATION, { env: freshEnv(), onRefresh: { kind: 'restart', freshEnv } }));
+  await h.frame((f) => f.type === 'output' && f.chunk.includes('gen=1'));
+  generation = 2;
+  h.runner.refresh();
+  await h.frame((f) => f.type === 'output' && f.chunk.includes('gen=2'));
+  t.true(h.runner.has('restart'), 'a restart is not an exit');
+  t.false(h.frames.some((f) => f.type === 'exit'));
+  await h.runner.killAll();
+  const { exit } = await h.result('restart');
+  t.is(exit.signal, 'SIGTERM');
+});
+
+test('TaskRunner never restarts a task into expired credentials: it waits stopped until fresh ones arrive', async (t) => {
+  const h = harness(1_000);
+  let usable: Record<string, string> | undefined = { ...BASE_ENV, GENERATION: '1' };
+  h.runner.run(spec('waits', PRINT_GENERATION, { env: usable, onRefresh: { kind: 'restart', freshEnv: () => usable } }));
+  await h.frame((f) => f.type === 'output' && f.chunk.includes('gen=1'));
+  usable = undefined;
+  h.runner.refresh();
+  // Logged once the old run is gone and no usable credentials were found for the next.
+  await new Promise<void>((resolve) => {
+    const poll = setInterval(() => {
+      if (h.logs().includes('task stays stopped until fresh credentials arrive')) {
+        clearInterval(poll);
+        resolve();
+      }
+    }, 10);
+  });
+  t.true(h.runner.has('waits'));
+  t.false(h.frames.some((f) => f.type === 'output' && f.chunk.includes('gen=undefined')));
+  usable = { ...BASE_ENV, GENERATION: '2' };
+  h.runner.refresh();
+  await h.frame((f) => f.type === 'output' && f.chunk.includes('gen=2'));
+  const outputs = h.frames.filter((f): f is Output => f.type === 'output').map((f) => f.chunk).join('');
+  t.is(outputs, 'gen=1\ngen=2\n', 'exactly two runs: none in between without credentials');
+  await h.runner.killAll();
+});
+
+test('TaskRunner.refresh sends a signal-supervised task its signal and keeps it running', async (t) => {
+  const h = harness();
+  h.runner.run(spec('hup', ['sh', '-c', 'trap "echo got-hup" HUP; echo ready; while :; do sleep 0.05; done'], { onRefresh: { kind: 'signal', signal: 'SIGHUP' } }));
+  await h.frame((f) => f.type === 'output' && f.chunk.includes('ready'));
+  h.runner.refresh();
+  await h.frame((f) => f.type === 'output' && f.chunk.includes('got-hup'));
+  t.true(h.runner.has('hup'));
+  await h.runner.killAll();
+});
