@@ -147,6 +147,8 @@ export class AgentHub extends EventEmitter<HubEvents> {
       requestTimeout: this.#handshakeTimeoutMs,
       connectionsCheckingInterval: Math.min(1_000, this.#handshakeTimeoutMs),
     });
+    // Headers and request deadlines start only with the first request byte; this one ends a connection that sends none. ws clears it on upgrade.
+    this.#server.setTimeout(this.#handshakeTimeoutMs);
     this.#updateConnectionCap();
     this.#server.on('drop', (peer) => {
       this.#refusals.refused('connection cap reached; dropping new connections', { remote: peer?.remoteAddress, maxPendingHandshakes: this.#limits.maxPendingHandshakes });
