@@ -299,6 +299,7 @@ export class AgentHub extends EventEmitter<HubEvents> {
       },
       onClosed: (s) => this.#onClosed(s),
     });
+    this.#logger.debug({ remote: session.remote }, 'handshake admitted');
     this.#sessions.add(session);
     this.#heartbeat.track(socket);
     socket.once('close', () => this.#sessions.delete(session));
