@@ -260,7 +260,7 @@ export class AgentHub extends EventEmitter<HubEvents> {
     await session.pushCredentials(current.seq, remainingSeconds, refreshInSeconds !== undefined && refreshInSeconds > 0 ? refreshInSeconds : undefined, current.credentials);
   }
 
-  /** Holds the unauthenticated connections, and only those, to the cap: the kernel-level check drops a connection before TLS costs anything. */
+  /** Holds the unauthenticated connections, and only those, to the cap: net.Server drops a connection over it on accept, before TLS costs anything. */
   #updateConnectionCap(): void {
     this.#server.maxConnections = this.#authenticated + this.#limits.maxPendingHandshakes;
   }
