@@ -26,10 +26,14 @@ export class RawAgent {
   private constructor(ws: WebSocket) {
     this.ws = ws;
     this.closed = new Promise((resolve) => ws.once('close', (code) => resolve(code)));
+    const wake = (): void => {
+      for (const waiter of this.#waiters.splice(0)) waiter();
+    };
     ws.on('message', (data: Buffer) => {
       this.#frames.push(JSON.parse(data.toString('utf8')) as RawFrame);
-      for (const wake of this.#waiters.splice(0)) wake();
+      wake();
     });
+    ws.on('close', wake);
     // Refusals break the socket under writes in flight; the close code is what tests look at.
     ws.on('error', () => undefined);
   }
@@ -53,10 +57,7 @@ export class RawAgent {
       const index = this.#frames.findIndex((f) => f.type === type);
       if (index >= 0) return this.#frames.splice(index, 1)[0]!;
       if (this.ws.readyState === WebSocket.CLOSED) throw new Error(`socket closed before a ${type} frame arrived`);
-      await new Promise<void>((resolve) => {
-        this.#waiters.push(resolve);
-        this.ws.once('close', () => resolve());
-      });
+      await new Promise<void>((resolve) => this.#waiters.push(resolve));
     }
   }
 
