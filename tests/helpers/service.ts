@@ -11,6 +11,8 @@ export interface Service {
 export interface ServiceSpec {
   command: string;
   args: string[];
+  /** The peer's whole environment; this process's when absent. */
+  env?: Record<string, string>;
   /** A line on stdout or stderr that means the peer is serving. */
   ready: RegExp;
   /** Deadline for the ready line: a bound on a hung peer, not a wait. */
@@ -29,7 +31,7 @@ const TAIL_LINES = 20;
  * on a full pipe would stop answering.
  */
 export async function startService(spec: ServiceSpec): Promise<Service> {
-  const child = spawn(spec.command, spec.args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(spec.command, spec.args, { stdio: ['ignore', 'pipe', 'pipe'], ...(spec.env ? { env: spec.env } : {}) });
   const tail: string[] = [];
   let exited = false;
   const gone = new Promise<void>((resolve) => {

@@ -9,6 +9,14 @@ export interface TcpProxy {
   cut(): Promise<void>;
   /** Accepts connections again on the same port. */
   restore(): Promise<void>;
+  /**
+   * Keeps every connection open but silently drops all traffic, closes
+   * included, as a dead route or a crashed middlebox does: a half-open link
+   * that only heartbeats can notice.
+   */
+  blackhole(): void;
+  /** Ends the blackhole: connections opened before it are dropped (their peers gave up on them), new ones relay again. */
+  heal(): void;
   stop(): Promise<void>;
 }
 
@@ -16,16 +24,17 @@ export interface TcpProxy {
 export async function startTcpProxy(target: string): Promise<TcpProxy> {
   const [host = '127.0.0.1', port = '0'] = target.split(':');
   const sockets = new Set<Socket>();
+  let dropping = false;
   const server: Server = createServer((client) => {
     const upstream = createConnection({ host, port: Number(port) });
     for (const [a, b] of [[client, upstream], [upstream, client]] as const) {
       sockets.add(a);
-      a.on('error', () => b.destroy());
+      a.on('error', () => { if (!dropping) b.destroy(); });
       a.on('close', () => {
         sockets.delete(a);
-        b.destroy();
+        if (!dropping) b.destroy();
       });
-      a.pipe(b);
+      a.on('data', (chunk: Buffer) => { if (!dropping) b.write(chunk); });
     }
   });
   const listen = (p: number): Promise<number> => new Promise((resolve, reject) => {
@@ -47,5 +56,12 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
       await listen(bound);
     },
     stop: close,
+    blackhole: () => {
+      dropping = true;
+    },
+    heal: () => {
+      for (const socket of sockets) socket.destroy();
+      dropping = false;
+    },
   };
 }

@@ -1,18 +1,23 @@
 import { EventEmitter } from 'node:events';
 import { createServer, type Server } from 'node:https';
+import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
   CloseCode,
   HANDSHAKE_TIMEOUT_MS,
   HEARTBEAT_INTERVAL_MS,
+  MAX_FRAGMENTS,
   MAX_PAYLOAD_BYTES,
   type AwsCredentials,
   type Logger,
   type OnRefresh,
 } from '@credfwd/shared';
 import { AgentSession, type SessionCluster } from './agent-session.ts';
+import { FailedHandshakeLimiter } from './failed-handshake-limiter.ts';
+import { HandshakeRateLimiter } from './handshake-rate-limiter.ts';
 import { Heartbeat } from './heartbeat.ts';
+import { RefusalLog } from './refusal-log.ts';
 import { TaskDispatch, type OutputListener, type WorkerResult } from './task-dispatch.ts';
 import type { TlsIdentity } from './tls-identity.ts';
 
@@ -33,11 +38,48 @@ export interface AgentStatus {
   ackedSeq: number;
 }
 
+/** How much unauthenticated traffic the agent port takes before it refuses more. */
+export interface AdmissionLimits {
+  /**
+   * Connections not yet authenticated (TLS, upgrade and handshake included)
+   * held at once; further connections are dropped on accept. Authenticated
+   * agents do not count. Default 1,024.
+   */
+  maxPendingHandshakes: number;
+  /** Sustained rate of new handshakes; upgrades over it get HTTP 503 and the agent backs off. Default 200 per second. */
+  handshakesPerSecond: number;
+  /** Handshakes admitted at once after a quiet spell. Default 400. */
+  handshakeBurst: number;
+  /**
+   * Failed handshakes (refused with a close code, or broken frames) one
+   * address may make per window; its further upgrades get HTTP 429 until the
+   * window ends. Successful handshakes never count. Default 50.
+   */
+  maxFailedHandshakes: number;
+  /** Window of {@link maxFailedHandshakes}. Default 60 s. */
+  failedHandshakeWindowMs: number;
+}
+
+export const DEFAULT_ADMISSION_LIMITS: AdmissionLimits = {
+  maxPendingHandshakes: 1024,
+  handshakesPerSecond: 200,
+  handshakeBurst: 400,
+  maxFailedHandshakes: 50,
+  failedHandshakeWindowMs: 60_000,
+};
+
+// Addresses the failed-handshake limiter remembers at once: bounds its memory under a spread-out flood.
+const MAX_TRACKED_ADDRESSES = 10_000;
+// A flood is logged once per this interval per kind of refusal, with a count.
+const REFUSAL_LOG_INTERVAL_MS = 10_000;
+
 export interface AgentHubOptions {
   tls: TlsIdentity;
   logger: Logger;
   heartbeatIntervalMs?: number;
+  /** Time for each step of joining: the TLS handshake, the upgrade request, then the credfwd handshake (4408). */
   handshakeTimeoutMs?: number;
+  limits?: Partial<AdmissionLimits>;
   /** Clock for remaining-lifetime arithmetic; injectable for tests. */
   now?: () => number;
 }
@@ -76,18 +118,58 @@ export class AgentHub extends EventEmitter<HubEvents> {
   readonly #server: Server;
   readonly #wss: WebSocketServer;
   readonly #heartbeat: Heartbeat;
+  readonly #limits: AdmissionLimits;
+  readonly #failures: FailedHandshakeLimiter;
+  readonly #rate: HandshakeRateLimiter;
+  readonly #refusals: RefusalLog;
+  #authenticated = 0;
 
   constructor(options: AgentHubOptions) {
     super();
     this.#logger = options.logger;
     this.#handshakeTimeoutMs = options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS;
     this.#now = options.now ?? Date.now;
-    this.#server = createServer({ cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2' });
+    this.#limits = { ...DEFAULT_ADMISSION_LIMITS, ...options.limits };
+    this.#failures = new FailedHandshakeLimiter({
+      maxFailures: this.#limits.maxFailedHandshakes,
+      windowMs: this.#limits.failedHandshakeWindowMs,
+      maxAddresses: MAX_TRACKED_ADDRESSES,
+    });
+    this.#rate = new HandshakeRateLimiter({ perSecond: this.#limits.handshakesPerSecond, burst: this.#limits.handshakeBurst });
+    this.#refusals = new RefusalLog(this.#logger, REFUSAL_LOG_INTERVAL_MS);
+    this.#server = createServer({
+      cert: options.tls.cert,
+      key: options.tls.key,
+      minVersion: 'TLSv1.2',
+      // Node's defaults (2 min for TLS, 1 min for headers) would let a silent peer hold a pending slot far longer than the handshake deadline.
+      handshakeTimeout: this.#handshakeTimeoutMs,
+      headersTimeout: this.#handshakeTimeoutMs,
+      requestTimeout: this.#handshakeTimeoutMs,
+      connectionsCheckingInterval: Math.min(1_000, this.#handshakeTimeoutMs),
+    });
+    // Headers and request deadlines start only with the first request byte; this one ends a connection that sends none. ws clears it on upgrade.
+    this.#server.setTimeout(this.#handshakeTimeoutMs);
+    this.#updateConnectionCap();
+    this.#server.on('drop', (peer) => {
+      this.#refusals.refused('connection cap reached; dropping new connections', { remote: peer?.remoteAddress, maxPendingHandshakes: this.#limits.maxPendingHandshakes });
+    });
     this.#server.on('tlsClientError', (err, socket) => {
       this.#logger.debug({ remote: socket.remoteAddress, reason: err.message }, 'TLS handshake failed');
     });
-    this.#wss = new WebSocketServer({ server: this.#server, path: '/v1/agent', maxPayload: MAX_PAYLOAD_BYTES, perMessageDeflate: false, clientTracking: false });
-    this.#wss.on('connection', (socket, request) => this.#accept(socket, `${request.socket.remoteAddress}:${request.socket.remotePort}`));
+    this.#wss = new WebSocketServer({
+      server: this.#server,
+      path: '/v1/agent',
+      maxPayload: MAX_PAYLOAD_BYTES,
+      maxFragments: MAX_FRAGMENTS,
+      perMessageDeflate: false,
+      clientTracking: false,
+      verifyClient: ({ req }, done) => {
+        const refusal = this.#admit(req);
+        if (refusal) done(false, refusal.status, refusal.message, { 'Retry-After': String(refusal.retryAfterSeconds) });
+        else done(true);
+      },
+    });
+    this.#wss.on('connection', (socket, request) => this.#accept(socket, request.socket.remoteAddress ?? 'unknown', request.socket.remotePort));
     this.#wss.on('error', (err) => this.#logger.error({ reason: err.message }, 'agent server error'));
     this.#heartbeat = new Heartbeat({ sockets: () => [...this.#sessions].map((s) => s.socket) }, options.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS);
   }
@@ -178,11 +260,38 @@ export class AgentHub extends EventEmitter<HubEvents> {
     await session.pushCredentials(current.seq, remainingSeconds, refreshInSeconds !== undefined && refreshInSeconds > 0 ? refreshInSeconds : undefined, current.credentials);
   }
 
-  #accept(socket: WebSocket, remote: string): void {
-    const session: AgentSession = new AgentSession(socket, remote, {
+  /** Holds the unauthenticated connections, and only those, to the cap: net.Server drops a connection over it on accept, before TLS costs anything. */
+  #updateConnectionCap(): void {
+    this.#server.maxConnections = this.#authenticated + this.#limits.maxPendingHandshakes;
+  }
+
+  /** Why an upgrade is refused, or undefined to admit it. */
+  #admit(request: IncomingMessage): { status: number; message: string; retryAfterSeconds: number } | undefined {
+    const address = request.socket.remoteAddress ?? 'unknown';
+    const blockedForMs = this.#failures.blockedForMs(address);
+    if (blockedForMs > 0) return { status: 429, message: 'Too Many Failed Handshakes', retryAfterSeconds: Math.ceil(blockedForMs / 1000) };
+    if (!this.#rate.tryTake()) {
+      this.#refusals.refused('handshake rate cap reached; refusing upgrades with 503', { remote: address, handshakesPerSecond: this.#limits.handshakesPerSecond });
+      return { status: 503, message: 'Handshake Rate Exceeded', retryAfterSeconds: 1 };
+    }
+    return undefined;
+  }
+
+  #handshakeFailed(address: string): void {
+    if (!this.#failures.recordFailure(address)) return;
+    this.#logger.warn({
+      remote: address,
+      failures: this.#limits.maxFailedHandshakes,
+      windowMs: this.#limits.failedHandshakeWindowMs,
+    }, 'too many failed handshakes from this address; refusing its upgrades with 429 until the window ends');
+  }
+
+  #accept(socket: WebSocket, address: string, port: number | undefined): void {
+    const session: AgentSession = new AgentSession(socket, `${address}:${port}`, {
       logger: this.#logger,
       handshakeTimeoutMs: this.#handshakeTimeoutMs,
       findCluster: (clusterId) => this.#clusters.get(clusterId),
+      onHandshakeFailed: () => this.#handshakeFailed(address),
       onAuthenticated: (s) => this.#onAuthenticated(s),
       onAck: (s, seq) => this.#onAck(s, seq),
       onTaskMessage: (s, message) => {
@@ -190,12 +299,15 @@ export class AgentHub extends EventEmitter<HubEvents> {
       },
       onClosed: (s) => this.#onClosed(s),
     });
+    this.#logger.debug({ remote: session.remote }, 'handshake admitted');
     this.#sessions.add(session);
     this.#heartbeat.track(socket);
     socket.once('close', () => this.#sessions.delete(session));
   }
 
   #onAuthenticated(session: AgentSession): void {
+    this.#authenticated += 1;
+    this.#updateConnectionCap();
     const entry = this.#clusters.get(session.clusterId ?? '');
     const agentId = session.agentId;
     if (!entry || !agentId) return;
@@ -219,6 +331,8 @@ export class AgentHub extends EventEmitter<HubEvents> {
   }
 
   #onClosed(session: AgentSession): void {
+    this.#authenticated -= 1;
+    this.#updateConnectionCap();
     this.#tasks.abandon(session);
     const clusterId = session.clusterId;
     const agentId = session.agentId;

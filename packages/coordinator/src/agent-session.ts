@@ -35,6 +35,8 @@ export interface AgentSessionContext {
   logger: Logger;
   handshakeTimeoutMs: number;
   findCluster(clusterId: string): SessionCluster | undefined;
+  /** The handshake was refused or broke a frame rule; called at most once per session. */
+  onHandshakeFailed(): void;
   onAuthenticated(session: AgentSession): void;
   onAck(session: AgentSession, seq: number): void;
   onTaskMessage(session: AgentSession, message: Output | Exit): void;
@@ -61,6 +63,7 @@ export class AgentSession {
   #agentPublicKey: string | undefined;
   #ackedSeq = -1;
   #deadline: NodeJS.Timeout;
+  #failureReported = false;
 
   constructor(socket: WebSocket, remote: string, context: AgentSessionContext) {
     this.#socket = socket;
@@ -68,7 +71,10 @@ export class AgentSession {
     this.#context = context;
     this.#deadline = setTimeout(() => this.#refuse(CloseCode.handshakeTimeout, 'handshake timeout', 'handshake not finished in time'), context.handshakeTimeoutMs);
     socket.on('message', (data, isBinary) => this.#receive(isBinary ? undefined : data));
-    socket.on('error', (err) => context.logger.warn({ remote, agentId: this.#agentId, reason: err.message }, 'agent socket error'));
+    socket.on('error', (err) => {
+      context.logger.warn({ remote, agentId: this.#agentId, reason: err.message }, 'agent socket error');
+      this.#reportHandshakeFailure();
+    });
     socket.on('close', () => this.#closed());
   }
 
@@ -127,7 +133,14 @@ export class AgentSession {
 
   #refuse(code: number, reason: string, detail: string): void {
     this.#context.logger.warn({ remote: this.remote, clusterId: this.#cluster?.id, agentId: this.#agentId, closeCode: code, detail }, 'agent refused');
+    this.#reportHandshakeFailure();
     this.close(code, reason);
+  }
+
+  #reportHandshakeFailure(): void {
+    if (this.#failureReported || this.#state === 'ready' || this.#state === 'closed') return;
+    this.#failureReported = true;
+    this.#context.onHandshakeFailed();
   }
 
   #receive(data: unknown): void {

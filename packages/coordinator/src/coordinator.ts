@@ -10,7 +10,7 @@ import {
   type DeliveryMode,
   type Logger,
 } from '@credfwd/shared';
-import { AgentHub, type AgentStatus, type RunOptions } from './agent-hub.ts';
+import { AgentHub, type AdmissionLimits, type AgentStatus, type RunOptions } from './agent-hub.ts';
 import { parseCredentialsOption, type CredentialsOption, type CredentialsSpec } from './credentials-spec.ts';
 import { createMinter, type Minted } from './minter.ts';
 import { RefreshScheduler, type RefreshError, type RefreshStatus } from './refresh-scheduler.ts';
@@ -54,6 +54,8 @@ export interface CoordinatorOptions {
   tls?: TlsIdentity;
   heartbeatIntervalMs?: number;
   handshakeTimeoutMs?: number;
+  /** Limits on unauthenticated traffic to the agent port; see {@link AdmissionLimits} for the defaults. */
+  limits?: Partial<AdmissionLimits>;
 }
 
 export const DEFAULT_DURATION_SECONDS = 3600;
@@ -147,6 +149,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       logger: options.logger,
       ...(options.heartbeatIntervalMs ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
       ...(options.handshakeTimeoutMs ? { handshakeTimeoutMs: options.handshakeTimeoutMs } : {}),
+      ...(options.limits ? { limits: options.limits } : {}),
     });
     let bound;
     try {

@@ -3,6 +3,6 @@ export { Coordinator, type ClusterOptions, type ClusterRecord, type ClusterStatu
 export type { RefreshError, RefreshState, RefreshStatus } from './refresh-scheduler.ts';
 export { parseCredentialsOption, type CredentialsOption, type CredentialsSpec } from './credentials-spec.ts';
 export type { WorkerResult, OutputListener } from './task-dispatch.ts';
-export type { RunOptions, AgentStatus } from './agent-hub.ts';
+export { DEFAULT_ADMISSION_LIMITS, type AdmissionLimits, type RunOptions, type AgentStatus } from './agent-hub.ts';
 export { createSelfSignedIdentity, fromPem, pinOf, type TlsIdentity } from './tls-identity.ts';
 export { CredfwdError, isCredfwdError, type ErrorCode, type OnRefresh } from '@credfwd/shared';

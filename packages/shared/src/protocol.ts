@@ -10,6 +10,13 @@ export const PROTOCOL_VERSION = 1;
  */
 export const MAX_PAYLOAD_BYTES = 256 * 1024;
 
+/**
+ * Most frames one message may be split into. Peers send every message as a
+ * single frame; the cap stops a message dribbled out in tiny fragments from
+ * holding a buffer per fragment while staying under the payload cap.
+ */
+export const MAX_FRAGMENTS = 16;
+
 /** Largest stdout/stderr chunk one `output` frame carries. */
 export const MAX_OUTPUT_CHUNK_BYTES = 32 * 1024;
 

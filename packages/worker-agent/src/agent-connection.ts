@@ -3,6 +3,7 @@ import {
   CloseCode,
   CredfwdError,
   HANDSHAKE_TIMEOUT_MS,
+  MAX_FRAGMENTS,
   MAX_PAYLOAD_BYTES,
   PROTOCOL_VERSION,
   computeProof,
@@ -100,6 +101,7 @@ export class AgentConnection {
     const ws = new WebSocket(`wss://${this.#options.address}/v1/agent`, {
       agent: this.#options.httpsAgent,
       maxPayload: MAX_PAYLOAD_BYTES,
+      maxFragments: MAX_FRAGMENTS,
       handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
       // Frames are small JSON or ciphertext that does not compress; inflating is only an attack surface.
       perMessageDeflate: false,

@@ -29,7 +29,7 @@ export interface ConnectorOptions {
   logger: Logger;
   handlers: ConnectorHandlers;
   heartbeatIntervalMs?: number;
-  /** Reconnect backoff; 250 ms doubling to 30 s by default. */
+  /** Reconnect backoff; 250 ms doubling to 2 min, ±20 %, by default. */
   backoff?: ReconnectTimerOptions;
 }
 

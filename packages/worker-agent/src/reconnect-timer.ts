@@ -1,6 +1,8 @@
 /** Backoff settings of {@link ReconnectTimer}; the defaults are the agent's. */
 export interface ReconnectTimerOptions {
+  /** First delay; 250 ms by default. */
   initialMs?: number;
+  /** Longest delay; 2 min by default, so a fleet waiting out a long outage costs the coordinator little. */
   maxMs?: number;
   /** Fraction of each delay added or taken away at random, so agents do not reconnect in step. */
   jitter?: number;
@@ -10,7 +12,7 @@ export interface ReconnectTimerOptions {
 
 /**
  * Schedules reconnects with exponential backoff and jitter: 250 ms doubling to
- * 30 s, ±20 %. {@link reset} after a successful handshake starts over.
+ * 2 min, ±20 %. {@link reset} after a successful handshake starts over.
  */
 export class ReconnectTimer {
   readonly #reconnect: () => void;
@@ -25,7 +27,7 @@ export class ReconnectTimer {
   constructor(reconnect: () => void, options: ReconnectTimerOptions = {}) {
     this.#reconnect = reconnect;
     this.#initialMs = options.initialMs ?? 250;
-    this.#maxMs = options.maxMs ?? 30_000;
+    this.#maxMs = options.maxMs ?? 120_000;
     this.#jitter = options.jitter ?? 0.2;
     this.#random = options.random ?? Math.random;
   }

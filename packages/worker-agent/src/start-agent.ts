@@ -33,7 +33,7 @@ export interface AgentOptions {
   clock?: Clock;
   /** The coordinator's ping period; two missed pings drop the connection. */
   heartbeatIntervalMs?: number;
-  /** Reconnect backoff after a lost connection; 250 ms doubling to 30 s by default. */
+  /** Reconnect backoff after a lost connection; 250 ms doubling to 2 min, ±20 %, by default. */
   backoff?: ReconnectTimerOptions;
   /** Time between SIGTERM and SIGKILL when a task is stopped, timed out or restarted (default 5 s). */
   killGraceMs?: number;

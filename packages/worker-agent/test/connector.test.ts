@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import anyTest, { type TestFn } from 'ava';
-import { CloseCode, createJoinToken, sealJson, type AgentMessage } from '@credfwd/shared';
+import { CloseCode, MAX_FRAGMENTS, createJoinToken, sealJson, type AgentMessage } from '@credfwd/shared';
 import { closeFixtures, startPeer as peer, startTestAgent as agent, type AgentFixtureContext } from './helpers/agent-fixture.ts';
 import { createTlsIdentity } from './helpers/protocol-peer.ts';
 
@@ -137,6 +137,17 @@ test('a malformed frame closes the connection with 4400 and the agent reconnects
   await second.sendCredentials(1, CREDENTIALS);
   await a.ready;
   t.regex(a.logs(), /bad frame from coordinator/);
+});
+
+test('a message dribbled out in tiny fragments is refused with 1008 and the agent reconnects', async (t) => {
+  const coordinator = await peer(t);
+  const a = agent(t, coordinator.join({ pin: t.context.tls.pin }));
+  const first = await coordinator.nextSession();
+  for (let i = 0; i < MAX_FRAGMENTS + 1; i += 1) first.ws.send('x', { fin: false });
+  t.is(await first.closed(), 1008);
+  const second = await coordinator.nextSession();
+  await second.sendCredentials(1, CREDENTIALS);
+  await a.ready;
 });
 
 test('the agent fails over to the next address when the first does not answer', async (t) => {
