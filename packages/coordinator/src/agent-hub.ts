@@ -9,13 +9,13 @@ import {
   HEARTBEAT_INTERVAL_MS,
   MAX_FRAGMENTS,
   MAX_PAYLOAD_BYTES,
+  TokenBucket,
   type AwsCredentials,
   type Logger,
   type OnRefresh,
 } from '@credfwd/shared';
 import { AgentSession, type SessionCluster } from './agent-session.ts';
 import { FailedHandshakeLimiter } from './failed-handshake-limiter.ts';
-import { HandshakeRateLimiter } from './handshake-rate-limiter.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { RefusalLog } from './refusal-log.ts';
 import { TaskDispatch, type OutputListener, type WorkerResult } from './task-dispatch.ts';
@@ -120,7 +120,7 @@ export class AgentHub extends EventEmitter<HubEvents> {
   readonly #heartbeat: Heartbeat;
   readonly #limits: AdmissionLimits;
   readonly #failures: FailedHandshakeLimiter;
-  readonly #rate: HandshakeRateLimiter;
+  readonly #rate: TokenBucket;
   readonly #refusals: RefusalLog;
   #authenticated = 0;
 
@@ -135,7 +135,7 @@ export class AgentHub extends EventEmitter<HubEvents> {
       windowMs: this.#limits.failedHandshakeWindowMs,
       maxAddresses: MAX_TRACKED_ADDRESSES,
     });
-    this.#rate = new HandshakeRateLimiter({ perSecond: this.#limits.handshakesPerSecond, burst: this.#limits.handshakeBurst });
+    this.#rate = new TokenBucket({ ratePerSecond: this.#limits.handshakesPerSecond, burst: this.#limits.handshakeBurst });
     this.#refusals = new RefusalLog(this.#logger, REFUSAL_LOG_INTERVAL_MS);
     this.#server = createServer({
       cert: options.tls.cert,
@@ -270,7 +270,7 @@ export class AgentHub extends EventEmitter<HubEvents> {
     const address = request.socket.remoteAddress ?? 'unknown';
     const blockedForMs = this.#failures.blockedForMs(address);
     if (blockedForMs > 0) return { status: 429, message: 'Too Many Failed Handshakes', retryAfterSeconds: Math.ceil(blockedForMs / 1000) };
-    if (!this.#rate.tryTake()) {
+    if (!this.#rate.take()) {
       this.#refusals.refused('handshake rate cap reached; refusing upgrades with 503', { remote: address, handshakesPerSecond: this.#limits.handshakesPerSecond });
       return { status: 503, message: 'Handshake Rate Exceeded', retryAfterSeconds: 1 };
     }
