@@ -23,7 +23,8 @@ function shortLocation(url: string, line: number): string {
   if (!url) return '';
   const path = url.replace(/^file:\/\//, '');
   const inModules = path.lastIndexOf('/node_modules/');
-  const inRepo = path.search(/\/(packages|bench|tests)\//);
+  // The last such folder: the checkout itself may sit in a folder called bench.
+  const inRepo = Math.max(...['/packages/', '/bench/', '/tests/'].map((folder) => path.lastIndexOf(folder)));
   const short = inModules >= 0 ? path.slice(inModules + '/node_modules/'.length) : inRepo >= 0 ? path.slice(inRepo + 1) : path;
   return `${short}:${line + 1}`;
 }
