@@ -53,6 +53,12 @@ export interface Round {
   pushedMs: number | undefined;
   /** Mint start to each agent's ack, ms, in arrival order. */
   latencies: number[];
+  /**
+   * CPU time (user + system) the coordinator spent from mint start to the
+   * last expected ack, ms: unlike wall time, barely moved by other processes
+   * on the machine.
+   */
+  cpuMs: number | undefined;
 }
 
 export interface MeasureAnswer {
@@ -79,17 +85,27 @@ function syntheticLauncher(): AwsCredentialIdentity {
 let coordinator: Coordinator | undefined;
 let clusterId = '';
 let lastMintAt = 0;
+let lastMintCpu = process.cpuUsage();
 let mints = 0;
 let lastSeq = 0;
-/** Per seq: when its mint started, when its push finished, and the acks seen. */
-const seen = new Map<number, { mintAt: number; pushedAt?: number; acks: number[] }>();
+/** What the coordinator did for one seq: when its mint started, when its push finished, the acks seen. */
+interface Seen {
+  mintAt: number;
+  mintCpu: NodeJS.CpuUsage;
+  pushedAt?: number;
+  acks: number[];
+  cpuMs?: number;
+}
+const seen = new Map<number, Seen>();
+/** Acks that complete a round, while measuring. */
+let expected = Number.POSITIVE_INFINITY;
 let onProgress: (() => void) | undefined;
 
-function entry(seq: number): { mintAt: number; pushedAt?: number; acks: number[] } {
+function entry(seq: number): Seen {
   let found = seen.get(seq);
   if (!found) {
     // Mints run one at a time and each is published before the next starts, so the latest mint made this seq.
-    found = { mintAt: lastMintAt, acks: [] };
+    found = { mintAt: lastMintAt, mintCpu: lastMintCpu, acks: [] };
     seen.set(seq, found);
   }
   return found;
@@ -101,6 +117,7 @@ async function start(params: StartParams): Promise<StartAnswer> {
   coordinator = c;
   const launcher = async (): Promise<AwsCredentialIdentity> => {
     lastMintAt = performance.now();
+    lastMintCpu = process.cpuUsage();
     mints++;
     const creds = params.credentials;
     return creds.kind === 'passthrough' ? syntheticLauncher() : { accessKeyId: creds.accessKeyId, secretAccessKey: creds.secretAccessKey };
@@ -113,8 +130,13 @@ async function start(params: StartParams): Promise<StartAnswer> {
   c.hub.on('agent-ready', (_cluster, _agent, seq) => {
     // Only while measuring: acks during the ramp-up would only cost memory that the memory benchmark counts.
     if (seq <= 0 || !onProgress) return;
-    entry(seq).acks.push(performance.now());
-    onProgress?.();
+    const round = entry(seq);
+    round.acks.push(performance.now());
+    if (round.acks.length === expected) {
+      const cpu = process.cpuUsage(round.mintCpu);
+      round.cpuMs = (cpu.user + cpu.system) / 1000;
+    }
+    onProgress();
   });
   const creds = params.credentials;
   const record = await c.createCluster({
@@ -158,12 +180,14 @@ async function profileWhile<T>(path: string | undefined, work: () => Promise<T>)
 function measure(params: MeasureParams): Promise<MeasureAnswer> {
   const after = lastSeq;
   const mintsBefore = mints;
+  expected = params.expected;
   for (const seq of seen.keys()) if (seq <= after) seen.delete(seq);
   const done = new Promise<void>((resolve) => {
     const timer = setTimeout(() => finish(), params.timeoutMs);
     const finish = (): void => {
       clearTimeout(timer);
       onProgress = undefined;
+      expected = Number.POSITIVE_INFINITY;
       resolve();
     };
     onProgress = () => {
@@ -180,6 +204,7 @@ function measure(params: MeasureParams): Promise<MeasureAnswer> {
         seq,
         pushedMs: s.pushedAt === undefined ? undefined : s.pushedAt - s.mintAt,
         latencies: s.acks.map((at) => at - s.mintAt),
+        cpuMs: s.cpuMs,
       }));
     return { rounds, mints: mints - mintsBefore, ...(hot ? { hot } : {}) };
   });

@@ -31,6 +31,8 @@ export interface FanoutResult {
   missingAcks: number;
   /** Median over rounds of mint to every push handed to its socket, ms. */
   pushedMs: number;
+  /** Median over rounds of the coordinator's CPU time per agent for one refresh, µs. */
+  cpuPerAgentUs: number;
   /** Pushes a simulator could not open or check: must be 0. */
   badPushes: number;
   memory?: MemoryResult;
@@ -42,12 +44,19 @@ export interface MemoryResult {
   coordinatorBaselineBytes: number;
   coordinatorBytes: number;
   perAgentBytes: number;
+  /** The part of perAgentBytes that is JavaScript heap; the rest is native (OpenSSL, buffers). */
+  perAgentHeapBytes: number;
   /** VmRSS of a real credfwd-agent holding credentials, after it has been idle a while. */
   agentIdleBytes: number;
 }
 
 /** How long a real agent sits idle before its RSS is read: start-up garbage has been collected by then. */
 const AGENT_IDLE_MS = 5_000;
+
+function median(values: number[]): number {
+  const sorted = values.filter(Number.isFinite).sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+}
 
 async function agentIdleRss(cluster: SimCluster, expectedBefore: number): Promise<number> {
   const agent = spawnRealAgent(cluster.joinString, 'bench-real-agent');
@@ -64,7 +73,7 @@ async function agentIdleRss(cluster: SimCluster, expectedBefore: number): Promis
 
 /** Connects `size.agents` simulated agents and times refreshes from mint to each ack. */
 export async function runFanout(size: FanoutSize, profileDir: string): Promise<FanoutResult> {
-  let baseline = 0;
+  let baseline = { rss: 0, heapUsed: 0 };
   const cluster = await startSimCluster({
     agents: size.agents,
     credentials: { kind: 'passthrough' },
@@ -72,22 +81,22 @@ export async function runFanout(size: FanoutSize, profileDir: string): Promise<F
     // Roughly 100 handshakes a second on a busy 2-core machine, plus slack.
     connectTimeoutMs: 60_000 + size.agents * 15,
     beforeAgents: async (host) => {
-      baseline = (await host.memory()).rss;
+      baseline = await host.memory();
     },
   });
   try {
-    const coordinatorBytes = size.memory ? (await cluster.memory()).rss : 0;
+    const connected = size.memory ? await cluster.memory() : baseline;
     const roundTimeoutMs = (size.refreshIntervalSeconds + 30) * 1000;
     const timed = await cluster.measure({ rounds: size.rounds, expected: cluster.agents, timeoutMs: roundTimeoutMs * size.rounds });
     const profilePath = size.profile ? join(profileDir, `coordinator-refresh-${size.agents}.cpuprofile`) : undefined;
     const profiled = profilePath ? await cluster.measure({ rounds: 1, expected: cluster.agents, timeoutMs: roundTimeoutMs, profilePath }) : undefined;
     const latencies = timed.rounds.flatMap((r) => r.latencies);
-    const pushed = timed.rounds.map((r) => r.pushedMs ?? Number.NaN).sort((a, b) => a - b);
     const badPushes = (await cluster.simStatus()).reduce((sum, s) => sum + s.badPushes, 0);
     const memory = size.memory ? {
-      coordinatorBaselineBytes: baseline,
-      coordinatorBytes,
-      perAgentBytes: (coordinatorBytes - baseline) / cluster.agents,
+      coordinatorBaselineBytes: baseline.rss,
+      coordinatorBytes: connected.rss,
+      perAgentBytes: (connected.rss - baseline.rss) / cluster.agents,
+      perAgentHeapBytes: (connected.heapUsed - baseline.heapUsed) / cluster.agents,
       agentIdleBytes: await agentIdleRss(cluster, cluster.agents),
     } : undefined;
     return {
@@ -97,7 +106,8 @@ export async function runFanout(size: FanoutSize, profileDir: string): Promise<F
       connectSeconds: cluster.connectMs / 1000,
       latency: summarise(latencies),
       missingAcks: size.rounds * cluster.agents - latencies.length,
-      pushedMs: pushed[Math.floor(pushed.length / 2)] ?? Number.NaN,
+      pushedMs: median(timed.rounds.map((r) => r.pushedMs ?? Number.NaN)),
+      cpuPerAgentUs: median(timed.rounds.map((r) => ((r.cpuMs ?? Number.NaN) * 1000) / cluster.agents)),
       badPushes,
       ...(memory ? { memory } : {}),
       ...(profiled?.hot ? { hot: profiled.hot, profilePath } : {}),

@@ -51,6 +51,7 @@ function fanoutSection(outcomes: Outcome<FanoutResult>[]): string {
       num(r.latency.p99),
       num(r.latency.max),
       num(r.pushedMs),
+      num(r.cpuPerAgentUs),
       target === undefined ? '—' : `p99 < ${num(target)}`,
       target === undefined ? '—' : verdict(complete && r.latency.p99 < target),
       num(r.connectSeconds, 1),
@@ -65,9 +66,11 @@ function fanoutSection(outcomes: Outcome<FanoutResult>[]): string {
     'runs in forward mode with temporary launcher credentials, so a mint is a function call and the clock starts when it',
     'returns; it stops at each agent\'s ack as the coordinator sees it (hub `agent-ready` with the new seq). Refreshes come from',
     'the cluster\'s own scheduler (`refreshIntervalSeconds`). The coordinator runs in a process of its own, but all processes',
-    'share the machine\'s cores: simulators opening their pushes compete with the coordinator sealing them.',
+    'share the machine\'s cores: simulators opening their pushes compete with the coordinator sealing them. The',
+    'coordinator\'s CPU time per agent (user + system, from mint to the last ack, acks included) is the steadier number on a',
+    'shared machine: agents on machines of their own would see roughly agents × that on one coordinator core.',
     '',
-    table(['agents', 'acks timed', 'p50 ms', 'p99 ms', 'max ms', 'all pushes sent, ms', 'target', 'result', 'connect all, s', 'failed connects / missing acks / bad pushes'], rows),
+    table(['agents', 'acks timed', 'p50 ms', 'p99 ms', 'max ms', 'all pushes sent, ms', 'coordinator CPU per agent, µs', 'target', 'result', 'connect all, s', 'failed connects / missing acks / bad pushes'], rows),
     failures(outcomes),
   ].join('\n');
 }
@@ -81,6 +84,7 @@ function memorySection(outcomes: Outcome<FanoutResult>[]): string {
       num(m.coordinatorBaselineBytes / MiB, 1),
       num(m.coordinatorBytes / MiB, 1),
       num(m.perAgentBytes / KiB, 1),
+      num(m.perAgentHeapBytes / KiB, 1),
       verdict(m.perAgentBytes / KiB < TARGETS.perAgentKiB),
       num(m.agentIdleBytes / MiB, 1),
       verdict(m.agentIdleBytes / MiB < TARGETS.agentIdleMiB),
@@ -93,7 +97,7 @@ function memorySection(outcomes: Outcome<FanoutResult>[]): string {
     'the difference divided by the agents is the cost of one connection (TLS socket, websocket, session, key). Agent idle RSS',
     `is VmRSS of a real \`credfwd-agent join\` process, joined to the same cluster, ${5} s after it acknowledged its credentials.`,
     '',
-    table(['agents', 'coordinator before, MiB', 'coordinator after, MiB', `per agent, KiB (target < ${TARGETS.perAgentKiB})`, 'result', `agent idle RSS, MiB (target < ${TARGETS.agentIdleMiB})`, 'result'], rows),
+    table(['agents', 'coordinator before, MiB', 'coordinator after, MiB', `per agent, KiB (target < ${TARGETS.perAgentKiB})`, 'of which JS heap, KiB', 'result', `agent idle RSS, MiB (target < ${TARGETS.agentIdleMiB})`, 'result'], rows),
   ].join('\n');
 }
 
