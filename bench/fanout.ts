@@ -51,7 +51,7 @@ export interface MemoryResult {
 }
 
 /** How long a real agent sits idle before its RSS is read: start-up garbage has been collected by then. */
-const AGENT_IDLE_MS = 5_000;
+export const AGENT_IDLE_MS = 5_000;
 
 function median(values: number[]): number {
   const sorted = values.filter(Number.isFinite).sort((a, b) => a - b);

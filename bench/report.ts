@@ -1,9 +1,10 @@
 import type { EndpointResult } from './endpoint.ts';
-import type { FanoutResult } from './fanout.ts';
+import { AGENT_IDLE_MS, type FanoutResult } from './fanout.ts';
 import type { LaunchResult } from './launch.ts';
 import type { Machine } from './lib/machine.ts';
 import { num, table, verdict } from './lib/markdown.ts';
 import { STS_REQUESTS_PER_SECOND, type StsResult } from './sts-calls.ts';
+import type { MemoryFloorResult } from './memory-floor.ts';
 
 /** A benchmark's result, or why it has none. */
 export type Outcome<T> = { ok: true; value: T } | { ok: false; label: string; error: string };
@@ -15,6 +16,7 @@ export interface Results {
   /** Things the reader must know: skipped sizes, a low file-descriptor limit. */
   notices: string[];
   fanout: Outcome<FanoutResult>[];
+  memoryFloor: Outcome<MemoryFloorResult>[];
   sts: Outcome<StsResult>[];
   endpoint: Outcome<EndpointResult>[];
   launch: Outcome<LaunchResult>[];
@@ -75,7 +77,12 @@ function fanoutSection(outcomes: Outcome<FanoutResult>[]): string {
   ].join('\n');
 }
 
-function memorySection(outcomes: Outcome<FanoutResult>[]): string {
+function memorySection(outcomes: Outcome<FanoutResult>[], floor: Outcome<MemoryFloorResult>[]): string {
+  const reference = values(floor).map((f) => [
+    `Floors on this machine, measured in the same run: a bare \`node:tls\` server (no websocket, no credfwd) holding`,
+    `${num(f.connections)} idle connections costs **${num(f.tlsPerConnectionBytes / KiB, 1)} KiB** of RSS per connection; an idle \`node\` that has loaded`,
+    `nothing has an RSS of **${num(f.bareNodeBytes / MiB, 1)} MiB**.`,
+  ].join('\n'));
   const rows = values(outcomes).flatMap((r) => {
     const m = r.memory;
     if (!m) return [];
@@ -95,9 +102,12 @@ function memorySection(outcomes: Outcome<FanoutResult>[]): string {
     '',
     'Coordinator RSS after a full garbage collection, before any agent and with every agent connected and holding credentials;',
     'the difference divided by the agents is the cost of one connection (TLS socket, websocket, session, key). Agent idle RSS',
-    `is VmRSS of a real \`credfwd-agent join\` process, joined to the same cluster, ${5} s after it acknowledged its credentials.`,
+    `is VmRSS of a real \`credfwd-agent join\` process, joined to the same cluster, ${num(AGENT_IDLE_MS / 1000)} s after it acknowledged its credentials.`,
     '',
     table(['agents', 'coordinator before, MiB', 'coordinator after, MiB', `per agent, KiB (target < ${TARGETS.perAgentKiB})`, 'of which JS heap, KiB', 'result', `agent idle RSS, MiB (target < ${TARGETS.agentIdleMiB})`, 'result'], rows),
+    '',
+    ...reference,
+    failures(floor),
   ].join('\n');
 }
 
@@ -189,7 +199,7 @@ export function renderReport(results: Results, analysis: string): string {
     '',
     fanoutSection(results.fanout),
     '',
-    memorySection(results.fanout),
+    memorySection(results.fanout, results.memoryFloor),
     '',
     stsSection(results.sts),
     '',

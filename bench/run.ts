@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { startMoto, type Moto } from '../tests/helpers/moto.ts';
 import { startStsCounter, type StsCounter } from '../tests/helpers/sts-counter.ts';
 import { runEndpoint, type EndpointLoad } from './endpoint.ts';
-import { runFanout, type FanoutSize } from './fanout.ts';
+import { AGENT_IDLE_MS, runFanout, type FanoutSize } from './fanout.ts';
 import { runLaunch } from './launch.ts';
 import { killAll, liveCount } from './lib/children.ts';
 import { withDeadline } from './lib/deadline.ts';
@@ -18,6 +18,7 @@ import { describeMachine } from './lib/machine.ts';
 import { AGENTS_PER_SIM_PROCESS } from './lib/sim-cluster.ts';
 import { renderReport, type Outcome, type Results } from './report.ts';
 import { runStsCalls } from './sts-calls.ts';
+import { runMemoryFloor } from './memory-floor.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const ANALYSIS = fileURLToPath(new URL('./analysis.md', import.meta.url));
@@ -27,6 +28,8 @@ interface Plan {
   stsWorkers: number[];
   endpoint: EndpointLoad;
   launchWorkers: number[];
+  /** Idle connections of the bare TLS reference server. */
+  floorConnections: number;
   /** The whole run is cut short after this, whatever is still going. */
   budgetMs: number;
 }
@@ -41,6 +44,7 @@ const FULL: Plan = {
   stsWorkers: [10, 100, 1_000],
   endpoint: { connections: 8, warmupMs: 1_000, durationMs: 5_000 },
   launchWorkers: [1, 10, 50],
+  floorConnections: 2_000,
   budgetMs: 9.5 * 60_000,
 };
 
@@ -52,6 +56,7 @@ const QUICK: Plan = {
   stsWorkers: [10, 100],
   endpoint: { connections: 8, warmupMs: 500, durationMs: 2_000 },
   launchWorkers: [1, 10],
+  floorConnections: 1_000,
   budgetMs: 4 * 60_000,
 };
 
@@ -119,7 +124,7 @@ async function main(): Promise<number> {
   mkdirSync(profileDir, { recursive: true });
   mkdirSync(dirname(outFile), { recursive: true });
   const started = performance.now();
-  const results: Results = { machine: describeMachine(), command: commandLine(argv), totalSeconds: 0, notices: [], fanout: [], sts: [], endpoint: [], launch: [] };
+  const results: Results = { machine: describeMachine(), command: commandLine(argv), totalSeconds: 0, notices: [], fanout: [], memoryFloor: [], sts: [], endpoint: [], launch: [] };
   if (results.machine.loadAtStart > results.machine.cores / 2) {
     results.notices.push(`the machine was busy when the run started (load ${results.machine.loadAtStart.toFixed(2)} on ${results.machine.cores} cores): timings are pessimistic.`);
   }
@@ -149,6 +154,7 @@ async function main(): Promise<number> {
   }
 
   for (const size of fitting) results.fanout.push(await attempt(`fan-out, ${size.agents} agents`, () => runFanout(size, profileDir)));
+  results.memoryFloor.push(await attempt('memory floors', () => runMemoryFloor(plan.floorConnections, AGENT_IDLE_MS)));
 
   let moto: Moto | undefined;
   let counter: StsCounter | undefined;
@@ -170,7 +176,7 @@ async function main(): Promise<number> {
   }
   clearTimeout(watchdog);
   write();
-  const failed = [...results.fanout, ...results.sts, ...results.endpoint, ...results.launch].filter((o) => !o.ok).length;
+  const failed = [...results.fanout, ...results.memoryFloor, ...results.sts, ...results.endpoint, ...results.launch].filter((o) => !o.ok).length;
   return failed === 0 ? 0 : 1;
 }
 
