@@ -5,6 +5,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startMoto, type Moto } from '../tests/helpers/moto.ts';
@@ -12,7 +13,8 @@ import { startStsCounter, type StsCounter } from '../tests/helpers/sts-counter.t
 import { runEndpoint, type EndpointLoad } from './endpoint.ts';
 import { AGENT_IDLE_MS, runFanout, type FanoutSize } from './fanout.ts';
 import { runLaunch } from './launch.ts';
-import { killAll, liveCount } from './lib/children.ts';
+import { descendantPids } from '../tests/helpers/processes.ts';
+import { killAll, killDescendants } from './lib/children.ts';
 import { withDeadline } from './lib/deadline.ts';
 import { describeMachine } from './lib/machine.ts';
 import { AGENTS_PER_SIM_PROCESS } from './lib/sim-cluster.ts';
@@ -124,20 +126,21 @@ async function main(): Promise<number> {
   mkdirSync(profileDir, { recursive: true });
   mkdirSync(dirname(outFile), { recursive: true });
   const started = performance.now();
-  const results: Results = { machine: describeMachine(), command: commandLine(argv), totalSeconds: 0, notices: [], fanout: [], memoryFloor: [], sts: [], endpoint: [], launch: [] };
+  const results: Results = { machine: describeMachine(), command: commandLine(argv), totalSeconds: 0, loadAtEnd: 0, notices: [], fanout: [], memoryFloor: [], sts: [], endpoint: [], launch: [] };
   if (results.machine.loadAtStart > results.machine.cores / 2) {
     results.notices.push(`the machine was busy when the run started (load ${results.machine.loadAtStart.toFixed(2)} on ${results.machine.cores} cores): timings are pessimistic.`);
   }
 
   const write = (): void => {
     results.totalSeconds = (performance.now() - started) / 1000;
+    results.loadAtEnd = loadavg()[0] ?? 0;
     const report = renderReport(results, readFileSync(ANALYSIS, 'utf8').trim()).replaceAll(ROOT, '');
     writeFileSync(outFile, report);
     log(`wrote ${relative(process.cwd(), outFile) || outFile}`);
   };
   const watchdog = setTimeout(() => {
     log(`the run outlived its ${plan.budgetMs / 60_000} min budget; stopping everything`);
-    killAll();
+    killDescendants();
     results.notices.push(`the run was cut short after ${plan.budgetMs / 60_000} min; missing rows did not finish.`);
     write();
     process.exit(1);
@@ -170,9 +173,10 @@ async function main(): Promise<number> {
     await moto?.stop();
   }
 
-  if (liveCount() > 0) {
-    log(`${liveCount()} benchmark processes were still running at the end; killed`);
-    killAll();
+  const leftOver = descendantPids(process.pid).length;
+  if (leftOver > 0) {
+    log(`${leftOver} processes were still running at the end; killed`);
+    killDescendants();
   }
   clearTimeout(watchdog);
   write();
@@ -182,7 +186,7 @@ async function main(): Promise<number> {
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
-    killAll();
+    killDescendants();
     process.exit(130);
   });
 }
@@ -190,7 +194,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 try {
   process.exitCode = await main();
 } catch (err) {
-  killAll();
+  killDescendants();
   log(`failed: ${err instanceof Error ? err.message : String(err)}`);
   process.exitCode = 1;
 }

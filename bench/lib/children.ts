@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { descendantPids } from '../../tests/helpers/processes.ts';
 
 /** Every process a benchmark started and has not seen exit: killed by {@link killAll}. */
 const live = new Set<ChildProcess>();
@@ -59,9 +60,19 @@ export function killAll(): void {
   for (const child of live) child.kill('SIGKILL');
 }
 
-/** How many tracked processes are still running (0 after a clean run). */
-export function liveCount(): number {
-  return live.size;
+/**
+ * Kills every process below this one, tracked or not (moto, the agents that
+ * `launchCluster` starts): for a run that is being cut short.
+ */
+export function killDescendants(): void {
+  killAll();
+  for (const pid of descendantPids(process.pid)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
 }
 
 interface Reply {
