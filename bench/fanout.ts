@@ -78,7 +78,7 @@ export async function runFanout(size: FanoutSize, profileDir: string): Promise<F
     agents: size.agents,
     credentials: { kind: 'passthrough' },
     refreshIntervalSeconds: size.refreshIntervalSeconds,
-    // Roughly 100 handshakes a second on a busy 2-core machine, plus slack.
+    // About 70 handshakes a second: a busy 2-core machine manages several times that.
     connectTimeoutMs: 60_000 + size.agents * 15,
     beforeAgents: async (host) => {
       baseline = await host.memory();

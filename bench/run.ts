@@ -63,7 +63,7 @@ const QUICK: Plan = {
 };
 
 /** Deadline of one benchmark stage (a size, a load), on top of what the stage bounds itself. */
-const STAGE_DEADLINE_MS = 150_000;
+const STAGE_DEADLINE_MS = 240_000;
 /** File descriptors the coordinator needs beyond one per agent: listener, logs, moto, slack. */
 const FD_HEADROOM = 512;
 

@@ -25,6 +25,7 @@ import {
   type JoinInfo,
 } from '@credfwd/shared';
 import { sleep } from './lib/deadline.ts';
+import { forEachLimited } from './lib/pool.ts';
 import { serve } from './lib/worker-side.ts';
 
 export interface ConnectParams {
@@ -128,7 +129,6 @@ function runAgent(join: JoinInfo, agentId: string, keyPair: ExchangeKeyPair): Pr
 
 async function connect(params: ConnectParams): Promise<ConnectAnswer> {
   const join = parseJoinString(params.joinString);
-  let next = 0;
   let connected = 0;
   let failed = 0;
   const reasons = new Set<string>();
@@ -150,10 +150,7 @@ async function connect(params: ConnectParams): Promise<ConnectAnswer> {
       }
     }
   };
-  const lane = async (): Promise<void> => {
-    while (next < params.count) await one(`${params.idPrefix}-${next++}`);
-  };
-  await Promise.all(Array.from({ length: Math.min(params.concurrency, params.count) }, lane));
+  await forEachLimited(params.count, params.concurrency, (i) => one(`${params.idPrefix}-${i}`));
   return { connected, failed, reasons: [...reasons] };
 }
 

@@ -1,5 +1,6 @@
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import type { StsCounter } from '../tests/helpers/sts-counter.ts';
+import { forEachLimited } from './lib/pool.ts';
 import { startSimCluster } from './lib/sim-cluster.ts';
 
 /** A fake launcher for moto, which accepts any signature: no AWS account is involved. */
@@ -31,7 +32,6 @@ export interface StsResult {
  */
 async function baseline(workers: number, counter: StsCounter): Promise<StsSide> {
   counter.reset();
-  let next = 0;
   let errors = 0;
   const started = performance.now();
   const worker = async (i: number): Promise<void> => {
@@ -45,10 +45,7 @@ async function baseline(workers: number, counter: StsCounter): Promise<StsSide> 
       client.destroy();
     }
   };
-  const lane = async (): Promise<void> => {
-    while (next < workers) await worker(next++);
-  };
-  await Promise.all(Array.from({ length: Math.min(BASELINE_CONCURRENCY, workers) }, lane));
+  await forEachLimited(workers, BASELINE_CONCURRENCY, worker);
   return { calls: counter.count('AssumeRole'), seconds: (performance.now() - started) / 1000, errors };
 }
 

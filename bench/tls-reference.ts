@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { createSelfSignedIdentity } from '@credfwd/coordinator';
 import { serve } from './lib/worker-side.ts';
 import { sleep } from './lib/deadline.ts';
+import { forEachLimited } from './lib/pool.ts';
 
 /** About the size of a credentials push, so buffers grow as they do for a real connection. */
 const MESSAGE = 'x'.repeat(1_200);
@@ -45,12 +46,8 @@ function openOne(port: number): Promise<void> {
   });
 }
 
-async function open(params: { port: number; count: number }): Promise<void> {
-  let next = 0;
-  const lane = async (): Promise<void> => {
-    while (next++ < params.count) await openOne(params.port);
-  };
-  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, params.count) }, lane));
+function open(params: { port: number; count: number }): Promise<void> {
+  return forEachLimited(params.count, CONCURRENCY, () => openOne(params.port));
 }
 
 serve({
