@@ -24,6 +24,8 @@ export interface FanoutResult {
   size: FanoutSize;
   connected: number;
   failedToConnect: number;
+  /** Why connections failed, a few distinct reasons, when any did. */
+  connectFailures: string[];
   connectSeconds: number;
   /** Mint to ack, over every agent of every timed round. */
   latency: LatencySummary;
@@ -103,6 +105,7 @@ export async function runFanout(size: FanoutSize, profileDir: string): Promise<F
       size,
       connected: cluster.agents,
       failedToConnect: cluster.failed,
+      connectFailures: cluster.reasons,
       connectSeconds: cluster.connectMs / 1000,
       latency: summarise(latencies),
       missingAcks: size.rounds * cluster.agents - latencies.length,

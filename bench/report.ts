@@ -3,6 +3,7 @@ import { AGENT_IDLE_MS, type FanoutResult } from './fanout.ts';
 import type { LaunchResult } from './launch.ts';
 import type { Machine } from './lib/machine.ts';
 import { num, table, verdict } from './lib/markdown.ts';
+import { AGENTS_PER_SIM_PROCESS } from './lib/sim-cluster.ts';
 import { STS_REQUESTS_PER_SECOND, type StsResult } from './sts-calls.ts';
 import type { MemoryFloorResult } from './memory-floor.ts';
 
@@ -65,16 +66,18 @@ function fanoutSection(outcomes: Outcome<FanoutResult>[]): string {
   return [
     '## Fan-out: mint to last ack',
     '',
-    'Simulated agents in separate processes (2,500 a process at most) each do the real TLS handshake with the pinned certificate, the',
+    `Simulated agents in separate processes (${num(AGENTS_PER_SIM_PROCESS)} a process at most) each do the real TLS handshake with the pinned certificate, the`,
     'hello/challenge/proof/welcome handshake, and open and schema-check every sealed push before acknowledging it. The cluster',
-    'runs in forward mode with temporary launcher credentials, so a mint is a function call and the clock starts when it',
-    'returns; it stops at each agent\'s ack as the coordinator sees it (hub `agent-ready` with the new seq). Refreshes come from',
-    'the cluster\'s own scheduler (`refreshIntervalSeconds`). The coordinator runs in a process of its own, but all processes',
+    'runs in forward mode with temporary launcher credentials, so a mint is a function call: the clock starts at the mint',
+    'and stops at each agent\'s ack as the coordinator sees it (hub `agent-ready` with the new seq). "All pushes sent" is when',
+    'the last sealed push was handed to its socket (the coordinator\'s `refreshed` event). Refreshes come from the cluster\'s',
+    'own scheduler (`refreshIntervalSeconds`). The coordinator runs in a process of its own, but all processes',
     'share the machine\'s cores: simulators opening their pushes compete with the coordinator sealing them. The',
     'coordinator\'s CPU time per agent (user + system, from mint to the last ack, acks included) is the steadier number on a',
-    'shared machine: agents on machines of their own would see roughly agents × that on one coordinator core.',
+    'shared machine: with agents on machines of their own, the last ack would come after about agents × that.',
     '',
     table(['agents', 'acks timed', 'p50 ms', 'p99 ms', 'max ms', 'all pushes sent, ms', 'coordinator CPU per agent, µs', 'target', 'result', 'connect all, s', 'failed connects / missing acks / bad pushes'], rows),
+    ...values(outcomes).filter((r) => r.connectFailures.length > 0).map((r) => `\n${num(r.connected)} agents, failed connection attempts, each retried: ${r.connectFailures.join('; ')}.`),
     failures(outcomes),
   ].join('\n');
 }

@@ -62,7 +62,6 @@ export async function startSimCluster(options: SimClusterOptions): Promise<SimCl
     const { joinString } = await withDeadline(host.call<StartAnswer>('start', {
       credentials: options.credentials,
       refreshIntervalSeconds: options.refreshIntervalSeconds,
-      ...(options.delivery ? { delivery: options.delivery } : {}),
     }), 30_000, 'coordinator start');
     await options.beforeAgents?.({ memory: () => host.call<MemoryAnswer>('memory') });
     const processes = Math.max(1, Math.ceil(options.agents / AGENTS_PER_SIM_PROCESS));
