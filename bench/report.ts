@@ -14,8 +14,6 @@ export interface Results {
   machine: Machine;
   command: string;
   totalSeconds: number;
-  /** 1-minute load average when the report was written; with the machine's, it shows how busy the machine was. */
-  loadAtEnd: number;
   /** Things the reader must know: skipped sizes, a low file-descriptor limit. */
   notices: string[];
   fanout: Outcome<FanoutResult>[];
@@ -199,7 +197,7 @@ export function renderReport(results: Results, analysis: string): string {
     '',
     `- Command: \`${results.command}\``,
     `- Machine: ${m.cpu}, ${m.cores} cores, ${num(m.memoryGiB, 1)} GiB RAM; Linux ${m.kernel}; Node ${m.node}`,
-    `- Run: ${m.date}, ${num(results.totalSeconds)} s in all; 1-minute load average ${num(m.loadAtStart, 2)} at the start, ${num(results.loadAtEnd, 2)} at the end`,
+    `- Run: ${m.date}, ${num(results.totalSeconds)} s in all; 1-minute load average at the start ${num(m.loadAtStart, 2)}`,
     ...results.notices.map((n) => `- **Note:** ${n}`),
     '',
     fanoutSection(results.fanout),

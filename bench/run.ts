@@ -5,7 +5,6 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startMoto, type Moto } from '../tests/helpers/moto.ts';
@@ -126,14 +125,14 @@ async function main(): Promise<number> {
   mkdirSync(profileDir, { recursive: true });
   mkdirSync(dirname(outFile), { recursive: true });
   const started = performance.now();
-  const results: Results = { machine: describeMachine(), command: commandLine(argv), totalSeconds: 0, loadAtEnd: 0, notices: [], fanout: [], memoryFloor: [], sts: [], endpoint: [], launch: [] };
+  const results: Results = { machine: describeMachine(), command: commandLine(argv), totalSeconds: 0, notices: [], fanout: [], memoryFloor: [], sts: [], endpoint: [], launch: [] };
   if (results.machine.loadAtStart > results.machine.cores / 2) {
-    results.notices.push(`the machine was busy when the run started (load ${results.machine.loadAtStart.toFixed(2)} on ${results.machine.cores} cores): timings are pessimistic.`);
+    // Only the start tells of other work: later, the load average counts this run's own processes.
+    results.notices.push(`other work was running when the run started (load ${results.machine.loadAtStart.toFixed(2)} on ${results.machine.cores} cores): timings are pessimistic.`);
   }
 
   const write = (): void => {
     results.totalSeconds = (performance.now() - started) / 1000;
-    results.loadAtEnd = loadavg()[0] ?? 0;
     const report = renderReport(results, readFileSync(ANALYSIS, 'utf8').trim()).replaceAll(ROOT, '');
     writeFileSync(outFile, report);
     log(`wrote ${relative(process.cwd(), outFile) || outFile}`);
