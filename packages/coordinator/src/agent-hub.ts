@@ -93,6 +93,14 @@ export interface RunOptions {
   onOutput?: OutputListener;
 }
 
+/**
+ * Pushes sealed and sent at once during a refresh. Starting every agent's
+ * seal together queues thousands of WebCrypto jobs and their promises before
+ * the first push is sent: with 10,000 agents that costs about a quarter more
+ * CPU (garbage collection) and doubles the median delivery time (pnpm bench).
+ */
+const PUSH_BATCH = 256;
+
 interface ClusterEntry extends SessionCluster {
   current: CurrentCredentials | undefined;
   sessions: Map<string, AgentSession>;
@@ -205,7 +213,10 @@ export class AgentHub extends EventEmitter<HubEvents> {
     const entry = this.#clusters.get(clusterId);
     if (!entry) return;
     entry.current = current;
-    await Promise.all([...entry.sessions.values()].map((s) => this.#push(entry, s)));
+    const sessions = [...entry.sessions.values()];
+    for (let i = 0; i < sessions.length; i += PUSH_BATCH) {
+      await Promise.all(sessions.slice(i, i + PUSH_BATCH).map((s) => this.#push(entry, s)));
+    }
   }
 
   /** Authenticated agents of a cluster. */

@@ -1,0 +1,220 @@
+import type { EndpointResult } from './endpoint.ts';
+import { AGENT_IDLE_MS, type FanoutResult } from './fanout.ts';
+import type { LaunchResult } from './launch.ts';
+import type { Machine } from './lib/machine.ts';
+import { num, table, verdict } from './lib/markdown.ts';
+import { AGENTS_PER_SIM_PROCESS } from './lib/sim-cluster.ts';
+import { STS_REQUESTS_PER_SECOND, type StsResult } from './sts-calls.ts';
+import type { MemoryFloorResult } from './memory-floor.ts';
+
+/** A benchmark's result, or why it has none. */
+export type Outcome<T> = { ok: true; value: T } | { ok: false; label: string; error: string };
+
+export interface Results {
+  machine: Machine;
+  command: string;
+  totalSeconds: number;
+  /** Things the reader must know: skipped sizes, a low file-descriptor limit. */
+  notices: string[];
+  fanout: Outcome<FanoutResult>[];
+  memoryFloor: Outcome<MemoryFloorResult>[];
+  sts: Outcome<StsResult>[];
+  endpoint: Outcome<EndpointResult>[];
+  launch: Outcome<LaunchResult>[];
+}
+
+/** Targets from issue 7. */
+export const TARGETS = {
+  perAgentKiB: 30,
+  agentIdleMiB: 50,
+  endpointRps: 10_000,
+  endpointP99Ms: 2,
+} as const;
+
+const KiB = 1024;
+const MiB = 1024 * 1024;
+
+function failures<T>(outcomes: Outcome<T>[]): string {
+  const failed = outcomes.filter((o): o is Extract<Outcome<T>, { ok: false }> => !o.ok);
+  return failed.map((f) => `\n\n*${f.label}: no result (${f.error.replaceAll('|', '/')}).*`).join('');
+}
+
+function values<T>(outcomes: Outcome<T>[]): T[] {
+  return outcomes.flatMap((o) => (o.ok ? [o.value] : []));
+}
+
+function fanoutSection(outcomes: Outcome<FanoutResult>[]): string {
+  const rows = values(outcomes).map((r) => {
+    const target = r.size.targetP99Ms;
+    const complete = r.missingAcks === 0 && r.failedToConnect === 0 && r.badPushes === 0;
+    return [
+      num(r.connected),
+      `${num(r.size.rounds)} × ${num(r.connected)}`,
+      num(r.latency.p50),
+      num(r.latency.p99),
+      num(r.latency.max),
+      num(r.pushedMs),
+      num(r.cpuPerAgentUs),
+      target === undefined ? '—' : `p99 < ${num(target)}`,
+      target === undefined ? '—' : verdict(complete && r.latency.p99 < target),
+      num(r.connectSeconds, 1),
+      `${num(r.failedToConnect)} / ${num(r.missingAcks)} / ${num(r.badPushes)}`,
+    ];
+  });
+  return [
+    '## Fan-out: mint to last ack',
+    '',
+    `Simulated agents in separate processes (${num(AGENTS_PER_SIM_PROCESS)} a process at most) each do the real TLS handshake with the pinned certificate, the`,
+    'hello/challenge/proof/welcome handshake, and open and schema-check every sealed push before acknowledging it. The cluster',
+    'runs in forward mode with temporary launcher credentials, so a mint is a function call: the clock starts at the mint',
+    'and stops at each agent\'s ack as the coordinator sees it (hub `agent-ready` with the new seq). "All pushes sent" is when',
+    'the last sealed push was handed to its socket (the coordinator\'s `refreshed` event). Refreshes come from the cluster\'s',
+    'own scheduler (`refreshIntervalSeconds`). The coordinator runs in a process of its own, but all processes',
+    'share the machine\'s cores: simulators opening their pushes compete with the coordinator sealing them. The',
+    'coordinator\'s CPU time per agent (user + system, from mint to the last ack, acks included) is the steadier number on a',
+    'shared machine: with agents on machines of their own, the last ack would come after about agents × that.',
+    '',
+    table(['agents', 'acks timed', 'p50 ms', 'p99 ms', 'max ms', 'all pushes sent, ms', 'coordinator CPU per agent, µs', 'target', 'result', 'connect all, s', 'failed connects / missing acks / bad pushes'], rows),
+    ...values(outcomes).filter((r) => r.connectFailures.length > 0).map((r) => `\n${num(r.connected)} agents, failed connection attempts, each retried: ${r.connectFailures.join('; ')}.`),
+    failures(outcomes),
+  ].join('\n');
+}
+
+function memorySection(outcomes: Outcome<FanoutResult>[], floor: Outcome<MemoryFloorResult>[]): string {
+  const reference = values(floor).map((f) => [
+    `Floors on this machine, measured in the same run: a bare \`node:tls\` server (no websocket, no credfwd) holding`,
+    `${num(f.connections)} idle connections costs **${num(f.tlsPerConnectionBytes / KiB, 1)} KiB** of RSS per connection; an idle \`node\` that has loaded`,
+    `nothing has an RSS of **${num(f.bareNodeBytes / MiB, 1)} MiB**.`,
+  ].join('\n'));
+  const rows = values(outcomes).flatMap((r) => {
+    const m = r.memory;
+    if (!m) return [];
+    return [[
+      num(r.connected),
+      num(m.coordinatorBaselineBytes / MiB, 1),
+      num(m.coordinatorBytes / MiB, 1),
+      num(m.perAgentBytes / KiB, 1),
+      num(m.perAgentHeapBytes / KiB, 1),
+      verdict(m.perAgentBytes / KiB < TARGETS.perAgentKiB),
+      num(m.agentIdleBytes / MiB, 1),
+      verdict(m.agentIdleBytes / MiB < TARGETS.agentIdleMiB),
+    ]];
+  });
+  return [
+    '## Memory',
+    '',
+    'Coordinator RSS after a full garbage collection, before any agent and with every agent connected and holding credentials;',
+    'the difference divided by the agents is the cost of one connection (TLS socket, websocket, session, key). Agent idle RSS',
+    `is VmRSS of a real \`credfwd-agent join\` process, joined to the same cluster, ${num(AGENT_IDLE_MS / 1000)} s after it acknowledged its credentials.`,
+    '',
+    table(['agents', 'coordinator before, MiB', 'coordinator after, MiB', `per agent, KiB (target < ${TARGETS.perAgentKiB})`, 'of which JS heap, KiB', 'result', `agent idle RSS, MiB (target < ${TARGETS.agentIdleMiB})`, 'result'], rows),
+    '',
+    ...reference,
+    failures(floor),
+  ].join('\n');
+}
+
+function stsSection(outcomes: Outcome<StsResult>[]): string {
+  const rows = values(outcomes).map((r) => [
+    num(r.workers),
+    num(r.baseline.calls),
+    num(r.baseline.seconds, 2),
+    num(r.baseline.errors),
+    num(r.credfwd.calls),
+    num(r.credfwd.seconds, 2),
+    num(r.credfwd.errors),
+    num(r.workers / STS_REQUESTS_PER_SECOND, 2),
+  ]);
+  return [
+    '## STS calls per refresh',
+    '',
+    'Both sides against the same moto STS in the same run, counted by a proxy in front of it. **Baseline**: every worker calls',
+    'AssumeRole itself (one SDK client each, as separate machines would; 32 in flight, so single-threaded moto is not',
+    'drowned). **credfwd**: one refresh of a role-mode cluster of simulated agents, timed from the start of the mint (the',
+    'AssumeRole call included) to the last ack. The last column is the least time STS\'s quota of',
+    `${STS_REQUESTS_PER_SECOND} requests a second per account and region (not raisable) allows the baseline, whatever the client does.`,
+    '',
+    table(['workers', 'baseline STS calls', 'baseline wall, s', 'baseline errors', 'credfwd STS calls', 'credfwd wall, s', 'credfwd errors', `baseline floor at ${STS_REQUESTS_PER_SECOND}/s, s`], rows),
+    failures(outcomes),
+  ].join('\n');
+}
+
+function endpointSection(outcomes: Outcome<EndpointResult>[]): string {
+  const rows = values(outcomes).flatMap((r) => [
+    ['credfwd agent endpoint', num(r.credfwd.requestsPerSecond), num(r.credfwd.latency.p50, 2), num(r.credfwd.latency.p99, 2), num(r.credfwd.latency.max, 1), num(r.credfwd.errors),
+      verdict(r.credfwd.errors === 0 && r.credfwd.requestsPerSecond > TARGETS.endpointRps && r.credfwd.latency.p99 < TARGETS.endpointP99Ms)],
+    ['moto instance metadata', num(r.imds.requestsPerSecond), num(r.imds.latency.p50, 2), num(r.imds.latency.p99, 2), num(r.imds.latency.max, 1), num(r.imds.errors), '—'],
+  ]);
+  const load = values(outcomes)[0]?.load;
+  return [
+    '## Credentials endpoint',
+    '',
+    'A load generator in its own process on loopback: keep-alive connections, each sending its next GET as soon as the last',
+    `answer is read${load ? ` (${load.connections} connections, ${num(load.warmupMs / 1000, 1)} s warm-up, ${num(load.durationMs / 1000, 1)} s measured)` : ''}. First a real`,
+    'agent\'s container-credentials endpoint (one local worker, endpoint delivery; the token file re-read on every request, as',
+    'the spec requires), then moto\'s instance-metadata credentials (IMDSv1 GET), which stand in for an instance profile.',
+    `Target: over ${num(TARGETS.endpointRps)} requests a second and p99 under ${TARGETS.endpointP99Ms} ms.`,
+    '',
+    table(['server', 'requests/s', 'p50 ms', 'p99 ms', 'max ms', 'errors', 'result'], rows),
+    failures(outcomes),
+  ].join('\n');
+}
+
+function launchSection(outcomes: Outcome<LaunchResult>[]): string {
+  const rows = values(outcomes).map((r) => [num(r.workers), num(r.firstReadySeconds, 2), num(r.allReadySeconds, 2)]);
+  return [
+    '## Launch',
+    '',
+    '`launchCluster({ workers: N })` in role mode against moto, from the call to the first worker and to every worker holding',
+    'credentials: coordinator start (a fresh self-signed certificate), one AssumeRole, N `credfwd-agent` processes starting',
+    '(each a Node process loading TypeScript), their handshakes and first pushes.',
+    '',
+    table(['workers', 'first worker ready, s', 'all workers ready, s'], rows),
+    failures(outcomes),
+  ].join('\n');
+}
+
+function hotSection(outcomes: Outcome<FanoutResult>[]): string {
+  const profiled = values(outcomes).filter((r) => r.hot);
+  if (profiled.length === 0) return '';
+  return profiled.map((r) => [
+    `### Where a refresh of ${num(r.connected)} agents spends the coordinator's CPU`,
+    '',
+    `Self time during one extra profiled refresh (inspector CPU profiler, the same format as \`node --cpu-prof\`; idle`,
+    `left out), summed per function. The profile is written to \`${r.profilePath ?? ''}\` for Chrome DevTools or speedscope.`,
+    '',
+    table(['function', 'where', 'self %'], (r.hot ?? []).map((h) => [`\`${h.name}\``, h.where ? `\`${h.where}\`` : '', num(h.selfPercent, 1)])),
+  ].join('\n')).join('\n\n');
+}
+
+/** Renders BENCHMARKS.md. `analysis` is the hand-written "what bounds it" text. */
+export function renderReport(results: Results, analysis: string): string {
+  const m = results.machine;
+  return [
+    '# credfwd benchmarks',
+    '',
+    'Generated by `bench/run.ts`; do not edit by hand. Benchmarks are not tests: nothing in `pnpm test` asserts a time.',
+    '',
+    `- Command: \`${results.command}\``,
+    `- Machine: ${m.cpu}, ${m.cores} cores, ${num(m.memoryGiB, 1)} GiB RAM; Linux ${m.kernel}; Node ${m.node}`,
+    `- Run: ${m.date}, ${num(results.totalSeconds)} s in all; 1-minute load average at the start ${num(m.loadAtStart, 2)}`,
+    ...results.notices.map((n) => `- **Note:** ${n}`),
+    '',
+    fanoutSection(results.fanout),
+    '',
+    memorySection(results.fanout, results.memoryFloor),
+    '',
+    stsSection(results.sts),
+    '',
+    endpointSection(results.endpoint),
+    '',
+    launchSection(results.launch),
+    '',
+    '## What bounds it',
+    '',
+    analysis,
+    '',
+    hotSection(results.fanout),
+    '',
+  ].join('\n').replace(/\n{3,}/g, '\n\n');
+}

@@ -1,0 +1,199 @@
+/**
+ * `pnpm bench`: runs every benchmark of issue 7 in one bounded run and
+ * writes BENCHMARKS.md. `pnpm bench -- --quick` runs smaller sizes into
+ * .tmp/ for a fast smoke run; `--out FILE` writes elsewhere.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startMoto, type Moto } from '../tests/helpers/moto.ts';
+import { startStsCounter, type StsCounter } from '../tests/helpers/sts-counter.ts';
+import { runEndpoint, type EndpointLoad } from './endpoint.ts';
+import { AGENT_IDLE_MS, runFanout, type FanoutSize } from './fanout.ts';
+import { runLaunch } from './launch.ts';
+import { descendantPids } from '../tests/helpers/processes.ts';
+import { killAll, killDescendants } from './lib/children.ts';
+import { withDeadline } from './lib/deadline.ts';
+import { describeMachine } from './lib/machine.ts';
+import { AGENTS_PER_SIM_PROCESS } from './lib/sim-cluster.ts';
+import { renderReport, type Outcome, type Results } from './report.ts';
+import { runStsCalls } from './sts-calls.ts';
+import { runMemoryFloor } from './memory-floor.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const ANALYSIS = fileURLToPath(new URL('./analysis.md', import.meta.url));
+
+interface Plan {
+  fanout: FanoutSize[];
+  stsWorkers: number[];
+  endpoint: EndpointLoad;
+  launchWorkers: number[];
+  /** Idle connections of the bare TLS reference server. */
+  floorConnections: number;
+  /** The whole run is cut short after this, whatever is still going. */
+  budgetMs: number;
+}
+
+const FULL: Plan = {
+  fanout: [
+    { agents: 100, rounds: 5, refreshIntervalSeconds: 2, memory: false, profile: false },
+    { agents: 1_000, rounds: 3, refreshIntervalSeconds: 3, targetP99Ms: 250, memory: true, profile: true },
+    { agents: 5_000, rounds: 3, refreshIntervalSeconds: 6, memory: false, profile: false },
+    { agents: 10_000, rounds: 3, refreshIntervalSeconds: 8, targetP99Ms: 2_000, memory: true, profile: true },
+  ],
+  stsWorkers: [10, 100, 1_000],
+  endpoint: { connections: 8, warmupMs: 1_000, durationMs: 5_000 },
+  launchWorkers: [1, 10, 50],
+  floorConnections: 2_000,
+  budgetMs: 9.5 * 60_000,
+};
+
+const QUICK: Plan = {
+  fanout: [
+    { agents: 100, rounds: 3, refreshIntervalSeconds: 2, memory: false, profile: false },
+    { agents: 1_000, rounds: 2, refreshIntervalSeconds: 3, targetP99Ms: 250, memory: true, profile: true },
+  ],
+  stsWorkers: [10, 100],
+  endpoint: { connections: 8, warmupMs: 500, durationMs: 2_000 },
+  launchWorkers: [1, 10],
+  floorConnections: 1_000,
+  budgetMs: 4 * 60_000,
+};
+
+/** Deadline of one benchmark stage (a size, a load), on top of what the stage bounds itself. */
+const STAGE_DEADLINE_MS = 240_000;
+/** File descriptors the coordinator needs beyond one per agent: listener, logs, moto, slack. */
+const FD_HEADROOM = 512;
+
+function parseArgs(argv: string[]): { quick: boolean; out: string | undefined } {
+  const outAt = argv.indexOf('--out');
+  return { quick: argv.includes('--quick'), out: outAt >= 0 ? argv[outAt + 1] : undefined };
+}
+
+/** The soft limit on open files that child processes inherit. */
+function openFileLimit(): number {
+  const answer = spawnSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' });
+  const limit = answer.stdout.trim();
+  return limit === 'unlimited' ? Number.POSITIVE_INFINITY : Number(limit);
+}
+
+/** The command as the user typed it, for the report. */
+function commandLine(argv: string[]): string {
+  const args = argv.filter((a) => a !== '--');
+  if (process.env.npm_lifecycle_event === 'bench') return `pnpm bench${args.length > 0 ? ` -- ${args.join(' ')}` : ''}`;
+  return `node bench/run.ts${args.length > 0 ? ` ${args.join(' ')}` : ''}`;
+}
+
+/**
+ * The launcher side talks to moto only: no AWS identity, config file or
+ * endpoint of the developer's can leak in, and STS calls go to moto.
+ */
+function isolateFromAws(moto: Moto): void {
+  for (const name of Object.keys(process.env)) if (name.startsWith('AWS_')) delete process.env[name];
+  process.env.AWS_CONFIG_FILE = join(ROOT, '.tmp', 'no-aws-config');
+  process.env.AWS_SHARED_CREDENTIALS_FILE = join(ROOT, '.tmp', 'no-aws-credentials');
+  process.env.AWS_EC2_METADATA_DISABLED = 'true';
+  process.env.AWS_ENDPOINT_URL_STS = moto.url;
+}
+
+function log(line: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+}
+
+async function attempt<T>(label: string, work: () => Promise<T>): Promise<Outcome<T>> {
+  log(`${label}…`);
+  try {
+    const value = await withDeadline(work(), STAGE_DEADLINE_MS, label);
+    log(`${label}: done`);
+    return { ok: true, value };
+  } catch (err) {
+    const error = err instanceof Error ? err.message : String(err);
+    log(`${label}: FAILED: ${error}`);
+    // Whatever the stage left running must not skew the next one.
+    killAll();
+    return { ok: false, label, error };
+  }
+}
+
+async function main(): Promise<number> {
+  const argv = process.argv.slice(2);
+  const { quick, out } = parseArgs(argv);
+  const plan = quick ? QUICK : FULL;
+  const outFile = out ?? join(ROOT, quick ? '.tmp/BENCHMARKS.quick.md' : 'BENCHMARKS.md');
+  const profileDir = join(ROOT, '.tmp', 'bench-profiles');
+  mkdirSync(profileDir, { recursive: true });
+  mkdirSync(dirname(outFile), { recursive: true });
+  const started = performance.now();
+  const results: Results = { machine: describeMachine(), command: commandLine(argv), totalSeconds: 0, notices: [], fanout: [], memoryFloor: [], sts: [], endpoint: [], launch: [] };
+  if (results.machine.loadAtStart > results.machine.cores / 2) {
+    // Only the start tells of other work: later, the load average counts this run's own processes.
+    results.notices.push(`other work was running when the run started (load ${results.machine.loadAtStart.toFixed(2)} on ${results.machine.cores} cores): timings are pessimistic.`);
+  }
+
+  const write = (): void => {
+    results.totalSeconds = (performance.now() - started) / 1000;
+    const report = renderReport(results, readFileSync(ANALYSIS, 'utf8').trim()).replaceAll(ROOT, '');
+    writeFileSync(outFile, report);
+    log(`wrote ${relative(process.cwd(), outFile) || outFile}`);
+  };
+  const watchdog = setTimeout(() => {
+    log(`the run outlived its ${plan.budgetMs / 60_000} min budget; stopping everything`);
+    killDescendants();
+    results.notices.push(`the run was cut short after ${plan.budgetMs / 60_000} min; missing rows did not finish.`);
+    write();
+    process.exit(1);
+  }, plan.budgetMs);
+  watchdog.unref();
+
+  const fdLimit = openFileLimit();
+  const fitting = plan.fanout.filter((s) => s.agents + FD_HEADROOM <= fdLimit && AGENTS_PER_SIM_PROCESS + FD_HEADROOM <= fdLimit);
+  if (fitting.length < plan.fanout.length) {
+    const skipped = plan.fanout.filter((s) => !fitting.includes(s)).map((s) => s.agents).join(', ');
+    const notice = `ulimit -n is ${fdLimit}, too low for ${skipped} agents (one descriptor per socket); those sizes were skipped. Raise it (ulimit -n 20000) and run again.`;
+    log(notice);
+    results.notices.push(notice);
+  }
+
+  for (const size of fitting) results.fanout.push(await attempt(`fan-out, ${size.agents} agents`, () => runFanout(size, profileDir)));
+  results.memoryFloor.push(await attempt('memory floors', () => runMemoryFloor(plan.floorConnections, AGENT_IDLE_MS)));
+
+  let moto: Moto | undefined;
+  let counter: StsCounter | undefined;
+  try {
+    moto = await startMoto();
+    counter = await startStsCounter(moto.url);
+    isolateFromAws(moto);
+    for (const workers of plan.stsWorkers) results.sts.push(await attempt(`STS calls, ${workers} workers`, () => runStsCalls(workers, counter!)));
+    results.endpoint.push(await attempt('credentials endpoint load', () => runEndpoint(moto!, plan.endpoint)));
+    for (const workers of plan.launchWorkers) results.launch.push(await attempt(`launch, ${workers} workers`, () => runLaunch(workers)));
+  } finally {
+    await counter?.stop();
+    await moto?.stop();
+  }
+
+  const leftOver = descendantPids(process.pid).length;
+  if (leftOver > 0) {
+    log(`${leftOver} processes were still running at the end; killed`);
+    killDescendants();
+  }
+  clearTimeout(watchdog);
+  write();
+  const failed = [...results.fanout, ...results.memoryFloor, ...results.sts, ...results.endpoint, ...results.launch].filter((o) => !o.ok).length;
+  return failed === 0 ? 0 : 1;
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    killDescendants();
+    process.exit(130);
+  });
+}
+
+try {
+  process.exitCode = await main();
+} catch (err) {
+  killDescendants();
+  log(`failed: ${err instanceof Error ? err.message : String(err)}`);
+  process.exitCode = 1;
+}
