@@ -19,6 +19,8 @@ export interface EndpointLoad {
 export interface EndpointResult {
   load: EndpointLoad;
   credfwd: LoadAnswer;
+  /** One connection with the right token while the other connections flood the endpoint with a wrong one. */
+  duringFlood: { legitimate: LoadAnswer; flood: LoadAnswer };
   /** The same load on moto's EC2 instance-metadata credentials, what an instance profile gives. */
   imds: LoadAnswer;
 }
@@ -56,8 +58,12 @@ export async function runEndpoint(moto: Moto, load: EndpointLoad): Promise<Endpo
     // Read once, as a client would cache it for a burst; the endpoint itself re-reads it on every request.
     const token = await readFile(tokenFile, 'utf8');
     const credfwd = await loadOnce({ url, headers: { Authorization: token }, ...load });
+    const [legitimate, flood] = await Promise.all([
+      loadOnce({ url, headers: { Authorization: token }, ...load, connections: 1 }),
+      loadOnce({ url, headers: { Authorization: 'not-the-token' }, ...load, connections: Math.max(1, load.connections - 1) }),
+    ]);
     const imds = await loadOnce({ url: `${moto.url}${IMDS_PATH}`, headers: {}, ...load });
-    return { load, credfwd, imds };
+    return { load, credfwd, duringFlood: { legitimate, flood }, imds };
   } finally {
     await cluster.close();
   }
