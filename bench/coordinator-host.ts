@@ -106,9 +106,13 @@ function entry(seq: number): Seen {
   return found;
 }
 
+const BENCH_ADMISSION_LIMITS = { maxPendingHandshakes: 20_000, handshakesPerSecond: 1_000_000, handshakeBurst: 1_000_000 };
+
 async function start(params: StartParams): Promise<StartAnswer> {
   const logger = createLogger({ name: 'bench-coordinator', level: 'warn' });
-  const c = await Coordinator.start({ logger });
+  // Admission limits are for hostile floods; this benchmark measures refresh fan-out to agents that have joined, so a
+  // whole simulated fleet may join at once rather than at the default 200 handshakes a second.
+  const c = await Coordinator.start({ logger, limits: BENCH_ADMISSION_LIMITS });
   coordinator = c;
   const launcher = async (): Promise<AwsCredentialIdentity> => {
     lastMintAt = performance.now();
