@@ -24,7 +24,8 @@ import {
 /** What a session needs to know of the cluster an agent claims to belong to. */
 export interface SessionCluster {
   id: string;
-  token: string;
+  /** {@link tokenVerifier} of the join token: the token itself is not kept. */
+  verifier: string;
   delivery: DeliveryMode;
   environ: Record<string, string>;
   region: string | null;
@@ -202,7 +203,7 @@ export class AgentSession {
     };
     // The cluster may have been closed while the agent computed its proof.
     const live = this.#context.findCluster(cluster.id);
-    if (!live || !verifyProof(live.token, transcript, mac)) return this.#refuse(CloseCode.authFailed, 'authentication failed', 'wrong join token');
+    if (!live || !verifyProof(live.verifier, transcript, mac)) return this.#refuse(CloseCode.authFailed, 'authentication failed', 'wrong join token');
     this.#key = deriveSessionKey(this.#keyPair, this.#agentPublicKey, transcript);
     clearTimeout(this.#deadline);
     const environ = await sealJson(this.#key, live.environ);

@@ -6,6 +6,7 @@ import {
   createJoinToken,
   formatJoinString,
   redactEnviron,
+  tokenVerifier,
   validateEnviron,
   type DeliveryMode,
   type Logger,
@@ -188,7 +189,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       joinString: formatJoinString({ addresses: [this.address], clusterId: id, token, pin: this.pin }),
       minted,
     };
-    this.hub.addCluster({ id, token, delivery, environ, region });
+    this.hub.addCluster({ id, verifier: tokenVerifier(token), delivery, environ, region });
     const refresh = minter && minted ? new RefreshScheduler({
       clusterId: id,
       logger: this.#logger,
