@@ -35,16 +35,22 @@ export interface SessionCluster {
 export interface AgentSessionContext {
   logger: Logger;
   handshakeTimeoutMs: number;
-  findCluster(clusterId: string): SessionCluster | undefined;
+  /** The cluster an agent names, if it exists; may look it up elsewhere (Redis) when not held in memory. */
+  findCluster(clusterId: string): SessionCluster | undefined | Promise<SessionCluster | undefined>;
   /** The handshake was refused or broke a frame rule; called at most once per session. */
   onHandshakeFailed(): void;
+  /** The session was closed with a protocol close code (every refusal, for metrics). */
+  onRefused(closeCode: number): void;
   onAuthenticated(session: AgentSession): void;
   onAck(session: AgentSession, seq: number): void;
   onTaskMessage(session: AgentSession, message: Output | Exit): void;
   onClosed(session: AgentSession): void;
 }
 
-type State = 'awaiting-hello' | 'awaiting-proof' | 'ready' | 'closed';
+// RFC 6455 close code 1013: the server is temporarily unable to serve; agents reconnect with backoff.
+const TRY_AGAIN_LATER = 1013;
+
+type State = 'awaiting-hello' | 'awaiting-lookup' | 'awaiting-proof' | 'ready' | 'closed';
 
 /**
  * One agent connection: the handshake state machine, then sealed pushes and
@@ -135,6 +141,7 @@ export class AgentSession {
   #refuse(code: number, reason: string, detail: string): void {
     this.#context.logger.warn({ remote: this.remote, clusterId: this.#cluster?.id, agentId: this.#agentId, closeCode: code, detail }, 'agent refused');
     this.#reportHandshakeFailure();
+    if (this.#state !== 'closed') this.#context.onRefused(code);
     this.close(code, reason);
   }
 
@@ -161,7 +168,9 @@ export class AgentSession {
     switch (this.#state) {
       case 'awaiting-hello':
         if (message.type !== 'hello') return this.#refuse(CloseCode.badFrame, 'bad frame', `expected hello, got ${message.type}`);
-        return this.#onHello(message.v, message.clusterId, message.agentId, message.publicKey);
+        return await this.#onHello(message.v, message.clusterId, message.agentId, message.publicKey);
+      case 'awaiting-lookup':
+        return this.#refuse(CloseCode.badFrame, 'bad frame', `unexpected ${message.type} before challenge`);
       case 'awaiting-proof':
         if (message.type !== 'proof') return this.#refuse(CloseCode.badFrame, 'bad frame', `expected proof, got ${message.type}`);
         return this.#onProof(message.mac);
@@ -180,10 +189,21 @@ export class AgentSession {
     }
   }
 
-  #onHello(v: number, clusterId: string, agentId: string, publicKey: string): void {
+  async #onHello(v: number, clusterId: string, agentId: string, publicKey: string): Promise<void> {
     if (v !== PROTOCOL_VERSION) return this.#refuse(CloseCode.versionMismatch, 'protocol version mismatch', `agent speaks v${v}`);
-    const cluster = this.#context.findCluster(clusterId);
     this.#agentId = agentId;
+    // A frame arriving during the lookup must not be taken for the proof.
+    this.#state = 'awaiting-lookup';
+    let cluster: SessionCluster | undefined;
+    try {
+      cluster = await this.#context.findCluster(clusterId);
+    } catch (err) {
+      // The registry is unreachable, not the agent wrong: 1013 (try again later) keeps it retrying.
+      this.#context.logger.warn({ remote: this.remote, clusterId, reason: err instanceof Error ? err.message : String(err) }, 'cluster lookup failed; asking the agent to retry');
+      this.close(TRY_AGAIN_LATER, 'try again later');
+      return;
+    }
+    if (this.#state !== 'awaiting-lookup') return;
     if (!cluster) return this.#refuse(CloseCode.authFailed, 'authentication failed', 'unknown cluster');
     this.#cluster = cluster;
     this.#agentPublicKey = publicKey;
@@ -202,7 +222,8 @@ export class AgentSession {
       coordinatorPublicKey: this.#keyPair.publicKey,
     };
     // The cluster may have been closed while the agent computed its proof.
-    const live = this.#context.findCluster(cluster.id);
+    const live = await this.#context.findCluster(cluster.id);
+    if (this.#state !== 'awaiting-proof') return;
     if (!live || !verifyProof(live.verifier, transcript, mac)) return this.#refuse(CloseCode.authFailed, 'authentication failed', 'wrong join token');
     this.#key = deriveSessionKey(this.#keyPair, this.#agentPublicKey, transcript);
     clearTimeout(this.#deadline);

@@ -2,9 +2,13 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { CredfwdError, createLogger, onRefreshSchema, parseDuration, type OnRefresh } from '@credfwd/shared';
 import { reportError } from './cli-errors.ts';
 import type { CredentialsOption } from './credentials-spec.ts';
+import { readFileSync } from 'node:fs';
 import { readEnvFile } from './env-file.ts';
 import { launchCluster, type Cluster } from './launch-cluster.ts';
+import { Replica } from './replica.ts';
+import { loadReplicaSecrets } from './replica-secrets.ts';
 import type { WorkerResult } from './task-dispatch.ts';
+import { fromPem } from './tls-identity.ts';
 
 interface LaunchFlags {
   workers: number;
@@ -19,6 +23,19 @@ interface LaunchFlags {
   json?: boolean;
   listen?: string;
   publicAddress?: string;
+  verbose?: boolean;
+  debug?: boolean;
+}
+
+interface ServeFlags {
+  listen: string;
+  publicUrl?: string;
+  redis?: string;
+  redisPrefix: string;
+  stateKeyFile?: string;
+  adminTokenFile?: string;
+  tlsCert?: string;
+  tlsKey?: string;
   verbose?: boolean;
   debug?: boolean;
 }
@@ -137,6 +154,55 @@ async function launch(command: string[], flags: LaunchFlags): Promise<number> {
   }
 }
 
+/** `wss://HOST:PORT` (or `https://`, or bare `HOST:PORT`) as the `HOST:PORT` agents dial. */
+function publicAddressOf(url: string): string {
+  const bare = /^[a-z]+:\/\//.test(url) ? url : `wss://${url}`;
+  let parsed: URL;
+  try {
+    parsed = new URL(bare);
+  } catch {
+    throw usage(`--public-url ${JSON.stringify(url.slice(0, 100))} is not a URL`, 'for example wss://credfwd.internal:7443');
+  }
+  if (!['wss:', 'https:'].includes(parsed.protocol) || !parsed.port || (parsed.pathname !== '/' && parsed.pathname !== '')) {
+    throw usage(`--public-url ${JSON.stringify(url.slice(0, 100))} is not wss://HOST:PORT`, 'for example wss://credfwd.internal:7443');
+  }
+  return `${parsed.hostname}:${parsed.port}`;
+}
+
+function readPem(file: string, flag: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (cause) {
+    throw new CredfwdError('CONFIG_INVALID', `cannot read ${flag} ${JSON.stringify(file)}`, 'check the file exists and is readable by this user', { cause });
+  }
+}
+
+async function serve(flags: ServeFlags): Promise<number> {
+  const logger = createLogger({ name: 'credfwd-replica', level: process.env.CREDFWD_LOG_LEVEL ?? (flags.debug ? 'debug' : flags.verbose ? 'info' : 'warn') });
+  const redisUrl = flags.redis ?? process.env.REDIS_URL;
+  if (!redisUrl) throw usage('no Redis to share state through', 'pass --redis redis://HOST:PORT or set REDIS_URL; without Redis, use credfwd launch (embedded mode)');
+  if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) throw usage('--tls-cert and --tls-key go together', 'pass both, or neither to share one made by the first replica');
+  const secrets = loadReplicaSecrets({
+    ...(flags.stateKeyFile ? { stateKeyFile: flags.stateKeyFile } : {}),
+    ...(flags.adminTokenFile ? { adminTokenFile: flags.adminTokenFile } : {}),
+  });
+  const interrupted = untilSignal();
+  const replica = await Replica.start({
+    logger,
+    listen: flags.listen,
+    ...(flags.publicUrl ? { publicAddress: publicAddressOf(flags.publicUrl) } : {}),
+    redisUrl,
+    redisPrefix: flags.redisPrefix,
+    secrets,
+    ...(flags.tlsCert && flags.tlsKey ? { tls: fromPem(readPem(flags.tlsCert, '--tls-cert'), readPem(flags.tlsKey, '--tls-key')) } : {}),
+  });
+  process.stdout.write(`credfwd replica ${replica.replicaId} serving on https://${replica.address} (agents: wss://${replica.address}/v1/agent)\n`);
+  process.stdout.write(`pin sha256:${replica.pin}\n`);
+  await interrupted;
+  await replica.close();
+  return 0;
+}
+
 function program(): Command {
   const cli = new Command('credfwd')
     .description('Launch workers that act with your AWS identity, without copying your long-term keys')
@@ -161,6 +227,21 @@ function program(): Command {
     .argument('[command...]', 'command to run on every worker, after --')
     .action(async (command: string[], flags: LaunchFlags) => {
       process.exitCode = await launch(command, flags);
+    });
+  cli.command('serve')
+    .description('run one replica of a distributed coordinator service sharing Redis (admin API, agents, /metrics, /healthz)')
+    .option('--listen <host:port>', 'address to listen on', '127.0.0.1:7443')
+    .option('--public-url <wss://host:port>', 'URL agents dial, if not the listen address')
+    .option('--redis <url>', 'Redis URL (default: REDIS_URL)')
+    .option('--redis-prefix <prefix>', 'prefix of every Redis key', 'credfwd')
+    .option('--state-key-file <file>', 'file holding the state key (default: CREDFWD_STATE_KEY)')
+    .option('--admin-token-file <file>', 'file holding the admin token (default: CREDFWD_ADMIN_TOKEN)')
+    .option('--tls-cert <file>', 'PEM certificate for every replica (default: one made by the first replica, kept in Redis)')
+    .option('--tls-key <file>', 'PEM private key of --tls-cert')
+    .option('-v, --verbose', 'log progress to stderr')
+    .option('--debug', 'debug logs and stack traces')
+    .action(async (flags: ServeFlags) => {
+      process.exitCode = await serve(flags);
     });
   return cli;
 }

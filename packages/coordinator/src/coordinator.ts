@@ -62,7 +62,8 @@ export interface CoordinatorOptions {
 export const DEFAULT_DURATION_SECONDS = 3600;
 const REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
 
-function splitHostPort(text: string, what: string): { host: string; port: number } {
+/** Parses `HOST:PORT` (IPv6 in brackets), or throws USAGE naming `what`. */
+export function splitHostPort(text: string, what: string): { host: string; port: number } {
   const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(text);
   const port = Number(match?.[2]);
   if (!match?.[1] || port > 65535) throw new CredfwdError('USAGE', `${what} ${JSON.stringify(text)} is not HOST:PORT`, 'for example 127.0.0.1:0 or 0.0.0.0:7443');
