@@ -57,7 +57,7 @@ export class Connector {
     this.#logger = options.logger;
     this.#httpsAgent = new PinnedAgent(options.join.pin);
     this.#reconnect = new ReconnectTimer(() => this.#connect(), options.backoff);
-    this.#nextAddress = firstAddress(options.agentId, options.join.addresses.length);
+    this.#nextAddress = firstAddressIndex(options.agentId, options.join.addresses.length);
   }
 
   /** Makes the first connection attempt. */
@@ -130,7 +130,7 @@ export class Connector {
  * given one join string listing every replica lands evenly across them, and
  * each agent keeps its starting replica from run to run.
  */
-function firstAddress(agentId: string, count: number): number {
+export function firstAddressIndex(agentId: string, count: number): number {
   return createHash('sha256').update(agentId).digest().readUInt32BE(0) % count;
 }
 
