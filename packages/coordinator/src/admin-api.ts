@@ -47,6 +47,8 @@ export type RunRequest = z.infer<typeof runRequestSchema>;
 /** What the admin API does; the replica implements it. */
 export interface AdminApiContext {
   adminToken: string;
+  /** Named in `/healthz`, so an operator behind a load balancer sees which replica answered. */
+  replicaId: string;
   logger: Logger;
   createCluster(request: CreateClusterRequest): Promise<unknown>;
   listClusters(): Promise<unknown>;
@@ -133,7 +135,7 @@ export function createAdminApi(context: AdminApiContext): (request: IncomingMess
     const method = request.method ?? 'GET';
     if (path === '/healthz') {
       const ok = await context.redisReachable();
-      return send(response, ok ? 200 : 503, { redis: ok ? 'ok' : 'unreachable' });
+      return send(response, ok ? 200 : 503, { redis: ok ? 'ok' : 'unreachable', replica: context.replicaId });
     }
     if (path === '/metrics') return send(response, 200, await context.metrics(), 'text/plain; version=0.0.4');
     const match = /^\/v1\/clusters(?:\/([A-Za-z0-9._-]{1,128})(\/run)?)?\/?$/.exec(path);

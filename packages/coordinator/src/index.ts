@@ -8,3 +8,5 @@ export { createSelfSignedIdentity, fromPem, pinOf, type TlsIdentity } from './tl
 export { CredfwdError, isCredfwdError, type ErrorCode, type OnRefresh } from '@credfwd/shared';
 export { Replica, type ReplicaOptions } from './replica.ts';
 export { loadReplicaSecrets, type ReplicaSecrets } from './replica-secrets.ts';
+export { AdminClient, type AdminAnswer, type AdminClientOptions, type CreatedCluster } from './admin-client.ts';
+export type { CreateClusterRequest, RunRequest } from './admin-api.ts';

@@ -117,6 +117,7 @@ export class Replica {
       ...(options.heartbeatIntervalMs ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
       onRequest: createAdminApi({
         adminToken: options.secrets.adminToken,
+        replicaId: this.replicaId,
         logger: this.#logger,
         createCluster: (request) => this.#createCluster(request),
         listClusters: async () => Promise.all((await this.#store.ids()).map((id) => this.#describe(id))),
