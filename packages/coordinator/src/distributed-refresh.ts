@@ -51,6 +51,9 @@ export class DistributedRefresh {
       connection,
       prefix,
       concurrency: 8,
+      // A mint takes well under a second; short locks let another replica take over a killed replica's job in seconds, not BullMQ's default 30.
+      lockDuration: 10_000,
+      stalledInterval: 5_000,
       settings: { backoffStrategy: (attemptsMade: number) => Math.round(backoffDelay(attemptsMade - 1, Math.random) * 1000) },
     });
     this.#worker.on('error', (err) => logger.warn({ reason: err.message }, 'refresh worker error; BullMQ reconnects by itself'));
