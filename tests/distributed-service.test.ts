@@ -2,7 +2,8 @@ import anyTest, { type ExecutionContext, type TestFn } from 'ava';
 import { Redis } from 'ioredis';
 import { openJson, parseJoinString } from '@credfwd/shared';
 import { spawnAgent, type SpawnedAgent } from './helpers/agents.ts';
-import { startMoto, type Moto } from './helpers/moto.ts';
+import { isolatedEnv, parseJsonLines, runCredfwd } from './helpers/credfwd-cli.ts';
+import { createIamUser, startMoto, type Moto } from './helpers/moto.ts';
 import { prefixFor, startRedis, type TestRedis } from './helpers/redis.ts';
 import { dumpRedis, eventually, newServiceSecrets, startReplica, type ReplicaProcess, type ServiceSecrets } from './helpers/replicas.ts';
 import { startStsCounter, type StsCounter } from './helpers/sts-counter.ts';
@@ -215,4 +216,45 @@ test.serial('Redis holds no plaintext secret: every key under the prefix, of eve
   for (const [what, values] of Object.entries(secretsToFind)) {
     for (const value of values) t.false(everything.includes(value), `Redis holds no ${what}`);
   }
+});
+
+test.serial('credfwd launch --coordinator: GetSessionToken on the launcher, only its session reaches the service and the workers, the cluster is deleted at the end', async (t) => {
+  const { prefix, secrets, replicas: [replica] } = await startService(t, 1);
+  const r = replica!;
+  const launcher = await createIamUser(t.context.moto, 'carol');
+  const before = t.context.sts.count('GetSessionToken');
+  const result = await runCredfwd(
+    ['launch', '--coordinator', r.url, '--workers', '2', '--json', '--', 'sh', '-c', 'echo "$AWS_ACCESS_KEY_ID $AWS_SESSION_TOKEN"'],
+    isolatedEnv({
+      AWS_ACCESS_KEY_ID: launcher.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: launcher.secretAccessKey,
+      AWS_ENDPOINT_URL_STS: t.context.sts.url,
+      AWS_REGION: 'us-east-1',
+      CREDFWD_ADMIN_TOKEN: secrets.adminToken,
+      CREDFWD_COORDINATOR_PIN: `sha256:${r.pin}`,
+    }),
+  );
+  t.is(result.code, 0, result.stderr);
+  const lines = parseJsonLines(result.stdout);
+  t.is(lines.length, 2);
+  for (const line of lines) {
+    const [keyId, sessionToken] = line.stdout.trim().split(' ');
+    // Moto answers GetSessionToken with fixed example keys: what matters is that they are not the launcher's, and come with a session token.
+    t.truthy(keyId);
+    t.not(keyId, launcher.accessKeyId, 'workers act with a session, not the launcher key');
+    t.truthy(sessionToken);
+  }
+  t.is(t.context.sts.count('GetSessionToken') - before, 1, 'one GetSessionToken, made by the launcher');
+  const listed = await r.admin.request('GET', '/v1/clusters');
+  t.deepEqual((listed.body as { clusters: unknown[] }).clusters, [], 'the cluster was deleted when the command finished');
+  const everything = [...(await dumpRedis(t.context.redis.url, prefix)).values()].join('\n');
+  t.false(everything.includes(launcher.secretAccessKey), 'the launcher\'s long-term secret never reached Redis');
+  t.false(result.stderr.includes(launcher.secretAccessKey));
+
+  const noPin = await runCredfwd(['launch', '--coordinator', r.url, '--', 'true'], isolatedEnv({ CREDFWD_ADMIN_TOKEN: secrets.adminToken }));
+  t.is(noPin.code, 2);
+  t.regex(noPin.stderr, /error\[USAGE\]: --coordinator needs the service's certificate pin/);
+  const wrongPin = await runCredfwd(['launch', '--coordinator', r.url, '--credentials', 'none', '--', 'true'], isolatedEnv({ CREDFWD_ADMIN_TOKEN: secrets.adminToken, CREDFWD_COORDINATOR_PIN: `sha256:${'0'.repeat(64)}` }));
+  t.is(wrongPin.code, 1);
+  t.regex(wrongPin.stderr, /error\[COORDINATOR_PIN_MISMATCH\]/);
 });

@@ -5,6 +5,7 @@ import type { CredentialsOption } from './credentials-spec.ts';
 import { readFileSync } from 'node:fs';
 import { readEnvFile } from './env-file.ts';
 import { launchCluster, type Cluster } from './launch-cluster.ts';
+import { launchRemoteCluster } from './remote-launch.ts';
 import { Replica } from './replica.ts';
 import { loadReplicaSecrets } from './replica-secrets.ts';
 import type { WorkerResult } from './task-dispatch.ts';
@@ -23,6 +24,8 @@ interface LaunchFlags {
   json?: boolean;
   listen?: string;
   publicAddress?: string;
+  coordinator?: string;
+  coordinatorPin?: string;
   verbose?: boolean;
   debug?: boolean;
 }
@@ -115,8 +118,62 @@ function untilSignal(): Promise<NodeJS.Signals> {
   });
 }
 
+function printOutputs(results: WorkerResult[]): void {
+  const print = linePrinter();
+  for (const r of results) {
+    print(r.worker, 'stdout', r.stdout.endsWith('\n') || r.stdout === '' ? r.stdout : `${r.stdout}\n`);
+    print(r.worker, 'stderr', r.stderr.endsWith('\n') || r.stderr === '' ? r.stderr : `${r.stderr}\n`);
+  }
+}
+
+/** `credfwd launch --coordinator`: the cluster lives on a distributed service; workers are local, as in embedded mode. */
+async function launchOnService(command: string[], flags: LaunchFlags, coordinator: string, logger: ReturnType<typeof createLogger>): Promise<number> {
+  const pin = /^sha256:([0-9a-f]{64})$/.exec(flags.coordinatorPin ?? process.env.CREDFWD_COORDINATOR_PIN ?? '')?.[1];
+  if (!pin) throw usage('--coordinator needs the service\'s certificate pin', 'pass --coordinator-pin sha256:… or set CREDFWD_COORDINATOR_PIN, as credfwd serve printed it');
+  const adminToken = process.env.CREDFWD_ADMIN_TOKEN;
+  if (!adminToken) throw usage('--coordinator needs the admin token', 'set CREDFWD_ADMIN_TOKEN; it is never taken on the command line');
+  const onRefresh = onRefreshOption(flags.onRefresh);
+  const interrupted = untilSignal();
+  const cluster = await launchRemoteCluster({
+    coordinatorUrl: coordinator,
+    coordinatorPin: pin,
+    adminToken,
+    workers: flags.workers,
+    credentials: credentialsOption(flags.credentials),
+    environ: environFrom(flags),
+    ...(flags.region ? { region: flags.region } : {}),
+    ...(flags.duration ? { durationSeconds: parseDuration(flags.duration, '--duration') } : {}),
+    delivery: deliveryOption(flags.delivery),
+    ...(flags.refreshInterval ? { refreshIntervalSeconds: parseDuration(flags.refreshInterval, '--refresh-interval') } : {}),
+    logger,
+    echoAgentLogs: logger.isLevelEnabled('info'),
+    onProgress: progress,
+  });
+  try {
+    if (command.length === 0) {
+      process.stdout.write(`cluster ${cluster.id} is up on ${coordinator} with ${cluster.workers.length} local workers`);
+      process.stdout.write(cluster.expiresAt ? `; credentials expire ${cluster.expiresAt.toISOString()}\n` : '; no credentials forwarded\n');
+      process.stdout.write(`join more workers with (keep it secret, it holds the join token):\n  CREDFWD_JOIN='${cluster.joinString}' credfwd-agent join\n`);
+      process.stdout.write('serving until Ctrl-C\n');
+      await interrupted;
+      return 0;
+    }
+    const results = await Promise.race([
+      cluster.run(command, onRefresh === 'none' ? {} : { onRefresh }),
+      interrupted.then((signal) => signal),
+    ]);
+    if (typeof results === 'string') return results === 'SIGINT' ? 130 : 143;
+    if (!flags.json) printOutputs(results);
+    printResults(results, Boolean(flags.json));
+    return results.length > 0 && results.every((r) => r.exitCode === 0) ? 0 : 1;
+  } finally {
+    await cluster.close();
+  }
+}
+
 async function launch(command: string[], flags: LaunchFlags): Promise<number> {
   const logger = createLogger({ name: 'credfwd', level: process.env.CREDFWD_LOG_LEVEL ?? (flags.debug ? 'debug' : flags.verbose ? 'info' : 'warn') });
+  if (flags.coordinator) return launchOnService(command, flags, flags.coordinator, logger);
   const onRefresh = onRefreshOption(flags.onRefresh);
   const interrupted = untilSignal();
   const cluster: Cluster = await launchCluster({
@@ -222,6 +279,8 @@ function program(): Command {
     .option('--json', 'print one JSON object per worker')
     .option('--listen <host:port>', 'address agents connect to', '127.0.0.1:0')
     .option('--public-address <host:port>', 'address remote agents dial, if not the listen address')
+    .option('--coordinator <url>', 'https://HOST:PORT of a distributed coordinator service (admin token in CREDFWD_ADMIN_TOKEN)')
+    .option('--coordinator-pin <pin>', 'sha256:… of the service certificate (default: CREDFWD_COORDINATOR_PIN)')
     .option('-v, --verbose', 'log progress to stderr')
     .option('--debug', 'debug logs and stack traces')
     .argument('[command...]', 'command to run on every worker, after --')
