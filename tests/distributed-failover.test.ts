@@ -151,3 +151,20 @@ test.serial('Redis restart (append-only file): no cluster is lost, /healthz repo
   const after = await allCurrent(r1, created.id, ids, before.credentials!.seq + 2, 30_000);
   t.true(new Date(after.credentials!.expiresAt).getTime() > Date.now(), 'credentials current, never past expiry');
 });
+
+test.serial('SIGTERM on a replica: it leaves the service without revoking anything; its agents move to another replica and keep running', async (t) => {
+  const redis = await startPrivateServer();
+  t.teardown(() => redis.stop());
+  const [r1, r2] = await startReplicas(t, redis.url, 2) as [ReplicaProcess, ReplicaProcess];
+  const created = await r1.admin.createCluster({ credentials: 'none' });
+  const ids = ['w1', 'w2', 'w3', 'w4'];
+  const agents = startAgents(t, created.joinString, ids);
+  const before = await allCurrent(r2, created.id, ids, 0, 30_000);
+  t.is(new Set(before.agents.map((a) => a.replicaId)).size, 2);
+
+  await r1.service.stop();
+  await allCurrent(r2, created.id, ids, 0, 10_000, r1.replicaId);
+  t.true(agents.every((a) => a.child.exitCode === null && a.child.signalCode === null), 'no agent exited');
+  const results = await r2.admin.run(created.id, { argv: ['true'] });
+  t.deepEqual(results.map((r) => [r.worker, r.exitCode]), ids.map((id) => [id, 0]));
+});

@@ -258,3 +258,21 @@ test.serial('credfwd launch --coordinator: GetSessionToken on the launcher, only
   t.is(wrongPin.code, 1);
   t.regex(wrongPin.stderr, /error\[COORDINATOR_PIN_MISMATCH\]/);
 });
+
+test.serial('credfwd serve refuses to start without its secrets, with a malformed state key, or without Redis; secrets are not options', async (t) => {
+  const secrets = newServiceSecrets();
+  const redisUrl = t.context.redis.url;
+  const serve = (env: Record<string, string>, extra: string[] = []) => runCredfwd(['serve', '--listen', '127.0.0.1:0', ...extra], isolatedEnv(env));
+  const noKey = await serve({ CREDFWD_ADMIN_TOKEN: secrets.adminToken, REDIS_URL: redisUrl });
+  t.is(noKey.code, 2);
+  t.regex(noKey.stderr, /^error\[CONFIG_INVALID\]: CREDFWD_STATE_KEY is not set\nhint: /);
+  const malformed = await serve({ CREDFWD_STATE_KEY: 'too-short', CREDFWD_ADMIN_TOKEN: secrets.adminToken, REDIS_URL: redisUrl });
+  t.is(malformed.code, 2);
+  t.false(malformed.stderr.includes('too-short'), 'the key is not echoed');
+  const noRedis = await serve({ CREDFWD_STATE_KEY: secrets.stateKey, CREDFWD_ADMIN_TOKEN: secrets.adminToken });
+  t.is(noRedis.code, 2);
+  t.regex(noRedis.stderr, /error\[USAGE\]: no Redis/);
+  const inArgv = await serve({ CREDFWD_STATE_KEY: secrets.stateKey, REDIS_URL: redisUrl }, ['--admin-token', secrets.adminToken]);
+  t.is(inArgv.code, 2);
+  t.false(inArgv.stderr.includes(secrets.adminToken), 'an admin token put in argv is not echoed');
+});

@@ -272,10 +272,19 @@ export class AgentHub extends EventEmitter<HubEvents> {
     }));
   }
 
-  /** Closes every connection and the listener. Idempotent. */
-  async close(): Promise<void> {
+  /**
+   * Closes every connection and the listener. Idempotent. By default every
+   * cluster is revoked (4403: agents wipe credentials and exit); a replica
+   * leaving a service passes `revoke: false`, and its agents are told 1012
+   * and reconnect to another replica.
+   */
+  async close(options: { revoke?: boolean } = {}): Promise<void> {
     this.#heartbeat.close();
-    for (const clusterId of [...this.#clusters.keys()]) this.removeCluster(clusterId);
+    if (options.revoke === false) {
+      for (const session of this.#sessions) session.close(CloseCode.serviceRestart, 'replica shutting down');
+    } else {
+      for (const clusterId of [...this.#clusters.keys()]) this.removeCluster(clusterId);
+    }
     for (const session of this.#sessions) session.socket.terminate();
     this.#wss.close();
     if (!this.#server.listening) return;

@@ -47,9 +47,6 @@ export interface AgentSessionContext {
   onClosed(session: AgentSession): void;
 }
 
-// RFC 6455 close code 1013: the server is temporarily unable to serve; agents reconnect with backoff.
-const TRY_AGAIN_LATER = 1013;
-
 type State = 'awaiting-hello' | 'awaiting-lookup' | 'awaiting-proof' | 'ready' | 'closed';
 
 /**
@@ -198,9 +195,9 @@ export class AgentSession {
     try {
       cluster = await this.#context.findCluster(clusterId);
     } catch (err) {
-      // The registry is unreachable, not the agent wrong: 1013 (try again later) keeps it retrying.
+      // The registry is unreachable, not the agent wrong: 1013 keeps it retrying rather than giving up as on 4401.
       this.#context.logger.warn({ remote: this.remote, clusterId, reason: err instanceof Error ? err.message : String(err) }, 'cluster lookup failed; asking the agent to retry');
-      this.close(TRY_AGAIN_LATER, 'try again later');
+      this.close(CloseCode.tryAgainLater, 'try again later');
       return;
     }
     if (this.#state !== 'awaiting-lookup') return;

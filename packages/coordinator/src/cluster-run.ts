@@ -9,6 +9,8 @@ interface Task {
   seenAt: number;
 }
 
+/** How long a live replica has to report what it dispatched: one that missed the request (a Redis blip) is not waited for beyond it. */
+export const DISPATCH_REPORT_MS = 10_000;
 /** How long a task's agent may be missing from every live replica before its task counts as lost: failover takes seconds, this leaves room. */
 export const LOST_AGENT_MS = 30_000;
 
@@ -33,7 +35,10 @@ export class ClusterRun {
   readonly #done: Promise<WorkerResult[]>;
   #resolve!: (results: WorkerResult[]) => void;
 
-  constructor(requestId: string, clusterId: string, replicaIds: string[]) {
+  readonly #startedAt: number;
+
+  constructor(requestId: string, clusterId: string, replicaIds: string[], now: number) {
+    this.#startedAt = now;
     this.requestId = requestId;
     this.clusterId = clusterId;
     this.#waitingFor = new Set(replicaIds);
@@ -63,11 +68,13 @@ export class ClusterRun {
 
   /**
    * Given the replicas alive now and the agents registered on them: stops
-   * waiting for dead replicas' reports, and ends tasks whose agent has been
-   * gone for {@link LOST_AGENT_MS}.
+   * waiting for reports of dead replicas (or of any after
+   * {@link DISPATCH_REPORT_MS}), and ends tasks whose agent has been gone for
+   * {@link LOST_AGENT_MS}.
    */
   check(liveReplicaIds: ReadonlySet<string>, registeredAgentIds: ReadonlySet<string>, now: number): void {
-    for (const id of this.#waitingFor) if (!liveReplicaIds.has(id)) this.#waitingFor.delete(id);
+    const reportsOverdue = now - this.#startedAt > DISPATCH_REPORT_MS;
+    for (const id of this.#waitingFor) if (reportsOverdue || !liveReplicaIds.has(id)) this.#waitingFor.delete(id);
     for (const [taskId, task] of this.#tasks) {
       if (registeredAgentIds.has(task.agentId)) task.seenAt = now;
       else if (now - task.seenAt > LOST_AGENT_MS) {

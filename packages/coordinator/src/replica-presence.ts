@@ -56,6 +56,9 @@ export class ReplicaPresence {
     const all = await this.#redis.hgetall(this.#keys.replicas);
     const ids = Object.keys(all);
     const alive = ids.length > 0 ? await this.#redis.mget(ids.map((id) => this.#keys.replicaAlive(id))) : [];
+    const dead = ids.filter((_, i) => alive[i] === null);
+    // A killed replica never says goodbye; one that is merely slow re-adds itself at its next renewal.
+    if (dead.length > 0) await this.#redis.hdel(this.#keys.replicas, ...dead);
     const live = ids.filter((_, i) => alive[i] !== null).map((replicaId) => ({ replicaId, address: all[replicaId] ?? '' }));
     return live.sort((a, b) => Number(b.replicaId === this.replicaId) - Number(a.replicaId === this.replicaId) || a.replicaId.localeCompare(b.replicaId));
   }

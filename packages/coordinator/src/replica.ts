@@ -203,7 +203,8 @@ export class Replica {
       clearInterval(this.#runCheck);
       await this.#presence?.close().catch(() => undefined);
       await this.#refresh.close().catch(() => undefined);
-      await this.hub.close();
+      // The clusters live on in the service: agents move to another replica instead of being revoked.
+      await this.hub.close({ revoke: false });
       this.#subscriber.disconnect();
       this.#bullConnection.disconnect();
       this.#redis.disconnect();
@@ -391,7 +392,7 @@ export class Replica {
     if (!(await this.#store.get(clusterId))) throw new CredfwdError('CLUSTER_NOT_FOUND', `cluster ${clusterId} does not exist`, 'it may have been deleted');
     const replicas = await this.#presence?.liveReplicas() ?? [];
     const requestId = randomUUID();
-    const run = new ClusterRun(requestId, clusterId, replicas.map((r) => r.replicaId));
+    const run = new ClusterRun(requestId, clusterId, replicas.map((r) => r.replicaId), Date.now());
     this.#runs.set(requestId, run);
     try {
       const { argv, ...options } = request;
