@@ -358,7 +358,8 @@ export class Replica {
     const found = await this.#loadCluster(id);
     if (found) this.#hold(found.cluster, found.current);
     await this.#bus.publish({ type: 'created', clusterId: id });
-    const addresses = (await this.#presence?.liveReplicas() ?? []).map((r) => r.address);
+    // Replicas behind one load balancer share one public address: list it once.
+    const addresses = [...new Set((await this.#presence?.liveReplicas() ?? []).map((r) => r.address))];
     this.#logger.info({ clusterId: id, mode: spec.kind, expiresAt: minted?.expiresAt.toISOString(), region: plan.region, environ: redactEnviron(plan.environ) }, 'cluster created');
     return {
       id,
