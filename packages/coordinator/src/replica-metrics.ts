@@ -4,7 +4,8 @@ export type Outcome = 'success' | 'failure';
 /** Gauges read when `/metrics` is scraped. */
 export interface MetricsGauges {
   connectedAgents(): number;
-  clusters(): Promise<number>;
+  /** Clusters in the service, or undefined when Redis cannot say. */
+  clusters(): Promise<number | undefined>;
   /** Seconds to the earliest expiry among the credentials this replica serves, or undefined if none. */
   earliestExpirySeconds(): number | undefined;
 }
@@ -48,9 +49,10 @@ export class ReplicaMetrics {
 
   async render(): Promise<string> {
     const expiry = this.#gauges.earliestExpirySeconds();
+    const clusters = await this.#gauges.clusters();
     return [
       ...gaugeLines('credfwd_connected_agents', 'Authenticated agents connected to this replica.', this.#gauges.connectedAgents()),
-      ...gaugeLines('credfwd_clusters', 'Clusters registered in the service.', await this.#gauges.clusters()),
+      ...(clusters === undefined ? [] : gaugeLines('credfwd_clusters', 'Clusters registered in the service.', clusters)),
       ...counterLines('credfwd_refreshes_total', 'Credential refreshes this replica ran, by outcome.', 'outcome', this.#refreshes),
       ...counterLines('credfwd_sts_calls_total', 'STS calls this replica made, by outcome.', 'outcome', this.#stsCalls),
       ...(expiry === undefined ? [] : gaugeLines('credfwd_earliest_credential_expiry_seconds', 'Seconds until the earliest expiry of the credentials this replica serves.', expiry)),

@@ -17,6 +17,7 @@ import type { SessionCluster } from './agent-session.ts';
 import { ClusterRun } from './cluster-run.ts';
 import { ClusterStore, type PublicClusterRecord, type StoredCredentials, type StoredRefreshStatus } from './cluster-store.ts';
 import { DEFAULT_DURATION_SECONDS, planCluster, splitHostPort } from './coordinator.ts';
+import type { CredentialsOption } from './credentials-spec.ts';
 import { DistributedRefresh, type RefreshJob } from './distributed-refresh.ts';
 import { createMinter, type Minted, type Minter } from './minter.ts';
 import { RedisKeys } from './redis-keys.ts';
@@ -105,7 +106,8 @@ export class Replica {
     this.#bus = new ReplicaBus({ publisher: redis, subscriber: this.#subscriber, channel: keys.events, stateKey: options.secrets.stateKey, logger: this.#logger });
     this.#metrics = new ReplicaMetrics({
       connectedAgents: () => [...this.#expiries.keys(), ...this.#nullClusters].reduce((n, id) => n + this.hub.agents(id).length, 0),
-      clusters: () => this.#store.count(),
+      // Metrics must answer while Redis is away: the gauge is left out then.
+      clusters: () => this.#store.count().catch(() => undefined),
       earliestExpirySeconds: () => {
         const earliest = Math.min(...[...this.#expiries.values()].map((d) => d.getTime()));
         return Number.isFinite(earliest) ? Math.round((earliest - Date.now()) / 1000) : undefined;
@@ -120,7 +122,11 @@ export class Replica {
         replicaId: this.replicaId,
         logger: this.#logger,
         createCluster: (request) => this.#createCluster(request),
-        listClusters: async () => Promise.all((await this.#store.ids()).map((id) => this.#describe(id))),
+        listClusters: async () => {
+          // A cluster deleted while the list is read drops out of it rather than failing it.
+          const shown = await Promise.all((await this.#store.ids()).map((id) => this.#describe(id).catch(() => undefined)));
+          return shown.filter((c) => c !== undefined);
+        },
         showCluster: (id) => this.#describe(id),
         runOnCluster: (id, request) => this.#run(id, request),
         deleteCluster: (id) => this.#deleteCluster(id),
@@ -314,7 +320,8 @@ export class Replica {
 
   async #createCluster(request: CreateClusterRequest): Promise<unknown> {
     const plan = planCluster({
-      ...(request.credentials !== undefined ? { credentials: request.credentials as Parameters<typeof planCluster>[0]['credentials'] } : {}),
+      // zod types `role:ARN` as a plain string; planCluster checks it.
+      ...(request.credentials !== undefined ? { credentials: request.credentials as CredentialsOption } : {}),
       ...(request.environ ? { environ: request.environ } : {}),
       ...(request.region ? { region: request.region } : {}),
       ...(request.delivery ? { delivery: request.delivery } : {}),
