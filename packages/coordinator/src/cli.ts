@@ -6,7 +6,6 @@ import { readFileSync } from 'node:fs';
 import { readEnvFile } from './env-file.ts';
 import { launchCluster, type Cluster } from './launch-cluster.ts';
 import { launchRemoteCluster } from './remote-launch.ts';
-import { Replica } from './replica.ts';
 import { loadReplicaSecrets } from './replica-secrets.ts';
 import type { WorkerResult } from './task-dispatch.ts';
 import { fromPem } from './tls-identity.ts';
@@ -244,6 +243,8 @@ async function serve(flags: ServeFlags): Promise<number> {
     ...(flags.adminTokenFile ? { adminTokenFile: flags.adminTokenFile } : {}),
   });
   const interrupted = untilSignal();
+  // Loaded here so that the embedded `launch` never pays for BullMQ and ioredis.
+  const { Replica } = await import('./replica.ts');
   const replica = await Replica.start({
     logger,
     listen: flags.listen,
