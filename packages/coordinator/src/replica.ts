@@ -422,8 +422,12 @@ export class Replica {
   async #refreshJob({ clusterId, seq }: RefreshJob): Promise<void> {
     const current = await this.#store.current(clusterId);
     const secret = await this.#store.secret(clusterId);
-    // Deleted, or a duplicate of a refresh already done: nothing to mint.
-    if (!current || !secret || current.seq !== seq || secret.spec.kind !== 'role') return;
+    if (!current || !secret || secret.spec.kind !== 'role') return;
+    if (current.seq !== seq) {
+      // Already done, by a replica that may have died before planning the next one: plan it (a no-op if it exists).
+      if (current.seq > seq && current.refreshAt) await this.#refresh.schedule({ clusterId, seq: current.seq }, current.refreshAt.getTime() - Date.now());
+      return;
+    }
     const record = await this.#store.get(clusterId);
     if (!record) return;
     const minter = createMinter(secret.spec, { clusterId, durationSeconds: record.durationSeconds, region: record.region, logger: this.#logger });
