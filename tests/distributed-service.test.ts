@@ -7,6 +7,7 @@ import { createIamUser, startMoto, type Moto } from './helpers/moto.ts';
 import { prefixFor, startRedis, type TestRedis } from './helpers/redis.ts';
 import { dumpRedis, eventually, newServiceSecrets, startReplica, type ReplicaProcess, type ServiceSecrets } from './helpers/replicas.ts';
 import { startStsCounter, type StsCounter } from './helpers/sts-counter.ts';
+import { STS_FAULTS } from './helpers/sts-faults.ts';
 
 interface Context { redis: TestRedis; moto: Moto; sts: StsCounter }
 const test = anyTest as TestFn<Context>;
@@ -53,7 +54,11 @@ function agents(t: ExecutionContext<Context>, joinString: string, ids: string[])
 }
 
 interface ShownAgent { agentId: string; replicaId: string; ackedSeq: number }
-interface ShownCluster { agents: ShownAgent[]; credentials: { seq: number } | null }
+interface ShownCluster {
+  agents: ShownAgent[];
+  credentials: { seq: number } | null;
+  refresh: { state: string; consecutiveFailures: number; lastError: { code: string; retryable: boolean } | null } | null;
+}
 
 async function show(replica: ReplicaProcess, clusterId: string): Promise<ShownCluster> {
   return await replica.admin.showCluster(clusterId) as unknown as ShownCluster;
@@ -173,6 +178,11 @@ test.serial('deleting a cluster closes its agents on every replica with 4403, th
   t.not(refused.code, 0);
   t.regex(refused.stderr, /AGENT_AUTH_FAILED/);
   t.is((await r1.admin.request('GET', `/v1/clusters/${created.id}`)).status, 404);
+  const refusals = await Promise.all([r1, r2].map(async (r) => {
+    const text = String((await r.admin.request('GET', '/metrics', undefined, null)).body);
+    return Number(/^credfwd_handshake_refusals_total\{code="4401"\} (\d+)$/m.exec(text)?.[1] ?? 0);
+  }));
+  t.is(refusals[0]! + refusals[1]!, 1, 'the refused handshake is counted by close code');
 });
 
 test.serial('Redis holds no plaintext secret: every key under the prefix, of every type, is searched', async (t) => {
@@ -275,4 +285,44 @@ test.serial('credfwd serve refuses to start without its secrets, with a malforme
   const inArgv = await serve({ CREDFWD_STATE_KEY: secrets.stateKey, REDIS_URL: redisUrl }, ['--admin-token', secrets.adminToken]);
   t.is(inArgv.code, 2);
   t.false(inArgv.stderr.includes(secrets.adminToken), 'an admin token put in argv is not echoed');
+});
+
+test.serial('refresh jobs: Throttling is retried with backoff until it passes; AccessDenied stops with needs-attention, not retried in a loop', async (t) => {
+  const { replicas } = await startService(t, 2);
+  const [r1, r2] = replicas as [ReplicaProcess, ReplicaProcess];
+  const role = (name: string): string => `arn:aws:iam::123456789012:role/${name}`;
+  const forRole = (arn: string) => (p: URLSearchParams): boolean => p.get('RoleArn') === arn;
+  const create = (arn: string) => r1.admin.createCluster({ credentials: `role:${arn}`, refreshIntervalSeconds: 1, durationSeconds: 900 });
+  const [throttled, stuck, control] = await Promise.all([create(role('throttled')), create(role('stuck')), create(role('control'))]);
+  const seqOf = async (id: string): Promise<number> => (await show(r2, id)).credentials?.seq ?? 0;
+
+  const removeThrottling = t.context.sts.inject({ fault: STS_FAULTS.throttling, when: forRole(role('throttled')) });
+  t.teardown(removeThrottling);
+  const removeDenial = t.context.sts.inject({ fault: STS_FAULTS.accessDenied, when: forRole(role('stuck')) });
+  t.teardown(removeDenial);
+
+  const backingOff = await eventually(async () => {
+    const shown = await show(r2, throttled.id);
+    return shown.refresh?.state === 'backing-off' && shown.refresh.consecutiveFailures >= 2 ? shown : undefined;
+  }, 30_000, 'throttled cluster backing off');
+  t.like(backingOff.refresh?.lastError ?? {}, { code: 'STS_THROTTLED', retryable: true });
+  const stuckShown = await eventually(async () => {
+    const shown = await show(r2, stuck.id);
+    return shown.refresh?.state === 'needs-attention' ? shown : undefined;
+  }, 30_000, 'denied cluster needing attention');
+  t.like(stuckShown.refresh?.lastError ?? {}, { code: 'STS_ACCESS_DENIED', retryable: false });
+
+  // Time passes, measured by the control cluster's refreshes: the denied one asks STS no more.
+  const deniedCalls = t.context.sts.count('AssumeRole', forRole(role('stuck')));
+  const controlSeq = await seqOf(control.id);
+  await eventually(async () => ((await seqOf(control.id)) >= controlSeq + 3 ? true : undefined), 30_000, 'control cluster refreshing');
+  t.is(t.context.sts.count('AssumeRole', forRole(role('stuck'))), deniedCalls, 'AccessDenied is not retried in a loop');
+
+  const throttledSeq = await seqOf(throttled.id);
+  removeThrottling();
+  const recovered = await eventually(async () => {
+    const shown = await show(r2, throttled.id);
+    return (shown.credentials?.seq ?? 0) > throttledSeq ? shown : undefined;
+  }, 30_000, 'throttled cluster recovering');
+  t.like(recovered.refresh ?? {}, { state: 'scheduled', consecutiveFailures: 0 });
 });
