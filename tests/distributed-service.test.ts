@@ -287,7 +287,7 @@ test.serial('credfwd serve refuses to start without its secrets, with a malforme
   t.false(inArgv.stderr.includes(secrets.adminToken), 'an admin token put in argv is not echoed');
 });
 
-test.serial('refresh jobs: Throttling is retried with backoff until it passes; AccessDenied stops with needs-attention, not retried in a loop', async (t) => {
+test.serial('refresh jobs: Throttling is retried with backoff until it passes; AccessDenied stops with needs-attention, not retried in a loop, until POST refresh', async (t) => {
   const { replicas } = await startService(t, 2);
   const [r1, r2] = replicas as [ReplicaProcess, ReplicaProcess];
   const role = (name: string): string => `arn:aws:iam::123456789012:role/${name}`;
@@ -317,6 +317,14 @@ test.serial('refresh jobs: Throttling is retried with backoff until it passes; A
   const controlSeq = await seqOf(control.id);
   await eventually(async () => ((await seqOf(control.id)) >= controlSeq + 3 ? true : undefined), 30_000, 'control cluster refreshing');
   t.is(t.context.sts.count('AssumeRole', forRole(role('stuck'))), deniedCalls, 'AccessDenied is not retried in a loop');
+  const stuckSeq = await seqOf(stuck.id);
+  removeDenial();
+  await r2.admin.refreshCluster(stuck.id);
+  const resumed = await eventually(async () => {
+    const shown = await show(r1, stuck.id);
+    return (shown.credentials?.seq ?? 0) > stuckSeq ? shown : undefined;
+  }, 30_000, 'denied cluster resumed by POST /refresh');
+  t.like(resumed.refresh ?? {}, { state: 'scheduled', consecutiveFailures: 0 });
 
   const throttledSeq = await seqOf(throttled.id);
   removeThrottling();

@@ -54,6 +54,8 @@ export interface AdminApiContext {
   listClusters(): Promise<unknown>;
   showCluster(clusterId: string): Promise<unknown>;
   runOnCluster(clusterId: string, request: RunRequest): Promise<WorkerResult[]>;
+  /** Refreshes now; how a cluster resumes after `needs-attention`. */
+  refreshCluster(clusterId: string): Promise<void>;
   deleteCluster(clusterId: string): Promise<void>;
   metrics(): Promise<string>;
   /** True when Redis answers. */
@@ -138,20 +140,26 @@ export function createAdminApi(context: AdminApiContext): (request: IncomingMess
       return send(response, ok ? 200 : 503, { redis: ok ? 'ok' : 'unreachable', replica: context.replicaId });
     }
     if (path === '/metrics') return send(response, 200, await context.metrics(), 'text/plain; version=0.0.4');
-    const match = /^\/v1\/clusters(?:\/([A-Za-z0-9._-]{1,128})(\/run)?)?\/?$/.exec(path);
+    const match = /^\/v1\/clusters(?:\/([A-Za-z0-9._-]{1,128})(?:\/(run|refresh))?)?\/?$/.exec(path);
     if (!match) throw new CredfwdError('NOT_FOUND', `no such route: ${method} ${path.slice(0, 100)}`, 'see the admin API reference in the README');
     if (!authorized(request, expected)) {
       context.logger.warn({ remote: request.socket.remoteAddress, method, path: path.slice(0, 100) }, 'admin request refused: missing or wrong token');
       throw new CredfwdError('ADMIN_AUTH_FAILED', 'missing or wrong admin token', 'send Authorization: Bearer <CREDFWD_ADMIN_TOKEN>');
     }
-    const [, clusterId, run] = match;
+    const [, clusterId, action] = match;
     if (!clusterId) {
       if (method === 'GET') return send(response, 200, { clusters: await context.listClusters() });
       if (method !== 'POST') throw methodNotAllowed('GET or POST');
       const created = await context.createCluster(parse(createClusterRequestSchema, await readJson(request)));
       return send(response, 201, created);
     }
-    if (run) {
+    if (action === 'refresh') {
+      if (method !== 'POST') throw methodNotAllowed('POST');
+      await context.refreshCluster(clusterId);
+      response.writeHead(202).end();
+      return;
+    }
+    if (action === 'run') {
       if (method !== 'POST') throw methodNotAllowed('POST');
       const body = parse(runRequestSchema, await readJson(request));
       return send(response, 200, { results: await context.runOnCluster(clusterId, body) });

@@ -98,6 +98,11 @@ export class AdminClient {
     return (await this.#expect<{ results: WorkerResult[] }>('POST', `/v1/clusters/${encodeURIComponent(clusterId)}/run`, body, 200)).results;
   }
 
+  /** Refreshes a role cluster now (resumes it after needs-attention). */
+  async refreshCluster(clusterId: string): Promise<void> {
+    await this.#expect('POST', `/v1/clusters/${encodeURIComponent(clusterId)}/refresh`, undefined, 202);
+  }
+
   async deleteCluster(clusterId: string): Promise<void> {
     await this.#expect('DELETE', `/v1/clusters/${encodeURIComponent(clusterId)}`, undefined, 204);
   }

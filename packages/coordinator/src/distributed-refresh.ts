@@ -72,6 +72,19 @@ export class DistributedRefresh {
     });
   }
 
+  /**
+   * Runs a refresh now: a failed one (needs-attention) is retried, a planned
+   * one is brought forward, a missing one is added without delay. The way to
+   * resume after a person has fixed what made STS refuse.
+   */
+  async runNow(job: RefreshJob): Promise<void> {
+    const existing = await this.#queue.getJob(refreshJobId(job));
+    const state = await existing?.getState();
+    if (existing && state === 'failed') await existing.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+    else if (existing && state === 'delayed') await existing.promote();
+    else if (!existing) await this.schedule(job, 0);
+  }
+
   /** Stops taking jobs (an active one finishes) and closes the connections. Idempotent. */
   async close(): Promise<void> {
     await this.#worker.close();

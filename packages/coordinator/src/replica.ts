@@ -129,6 +129,7 @@ export class Replica {
         },
         showCluster: (id) => this.#describe(id),
         runOnCluster: (id, request) => this.#run(id, request),
+        refreshCluster: (id) => this.#refreshNow(id),
         deleteCluster: (id) => this.#deleteCluster(id),
         metrics: () => this.#metrics.render(),
         redisReachable: () => this.#redisReachable(),
@@ -409,6 +410,14 @@ export class Replica {
     } finally {
       this.#runs.delete(requestId);
     }
+  }
+
+  async #refreshNow(clusterId: string): Promise<void> {
+    const current = await this.#store.current(clusterId);
+    const record = await this.#store.get(clusterId);
+    if (!record) throw new CredfwdError('CLUSTER_NOT_FOUND', `cluster ${clusterId} does not exist`, 'it may have been deleted');
+    if (record.mode !== 'role' || !current) throw new CredfwdError('USAGE', `cluster ${clusterId} is not refreshed by the service`, 'only role clusters are; launch a forward cluster again for new credentials');
+    await this.#refresh.runNow({ clusterId, seq: current.seq });
   }
 
   async #deleteCluster(clusterId: string): Promise<void> {
