@@ -92,7 +92,8 @@ test.serial('kill -9 a replica: its agents are back on another within 5 s with c
   t.true(orphans.length > 0);
 
   const started = Promise.all(agents.map((a) => logLine(a, /"msg":"task started"/)));
-  const running = survivor.admin.run(created.id, { argv: ['sh', '-c', 'echo "started $AWS_ACCESS_KEY_ID"; sleep 4; echo "finished $AWS_ACCESS_KEY_ID"'] });
+  // Longer than the agent port's 5 s idle timeout, which an admin request waiting on a run must outlive.
+  const running = survivor.admin.run(created.id, { argv: ['sh', '-c', 'echo "started $AWS_ACCESS_KEY_ID"; sleep 6; echo "finished $AWS_ACCESS_KEY_ID"'] });
   await started;
 
   const killedAt = Date.now();

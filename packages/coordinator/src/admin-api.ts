@@ -173,6 +173,9 @@ export function createAdminApi(context: AdminApiContext): (request: IncomingMess
     throw methodNotAllowed('GET or DELETE');
   };
   return (request, response) => {
+    // The agent port's idle timeout bounds silent connections before a request; a run may take minutes to answer.
+    // Receiving the request itself stays bounded by the server's requestTimeout.
+    request.socket.setTimeout(0);
     route(request, response).catch((err: unknown) => {
       const error = isCredfwdError(err) ? err : new CredfwdError('INTERNAL', 'internal error', 'see the replica log');
       if (!isCredfwdError(err)) context.logger.error({ reason: err instanceof Error ? err.message : String(err) }, 'admin request failed');
