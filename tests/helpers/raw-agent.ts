@@ -4,6 +4,7 @@ import {
   computeProof,
   createExchangeKeyPair,
   deriveSessionKey,
+  tokenVerifier,
   type ExchangeKeyPair,
   type JoinInfo,
 } from '@credfwd/shared';
@@ -76,7 +77,7 @@ export class RawAgent {
       agentPublicKey: keyPair.publicKey,
       coordinatorPublicKey: String(challenge.publicKey),
     };
-    const mac = computeProof(join.token, transcript);
+    const mac = computeProof(tokenVerifier(join.token), transcript);
     this.send({ type: 'proof', mac });
     await this.next('welcome');
     return { hello, mac, key: deriveSessionKey(keyPair, transcript.coordinatorPublicKey, transcript) };

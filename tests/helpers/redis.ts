@@ -37,12 +37,27 @@ async function startContainer(): Promise<TestRedis> {
   };
 }
 
-async function startPrivateServer(): Promise<TestRedis> {
-  const port = await freePort();
+/** Where a private server keeps its append-only file, for tests that restart Redis and expect its data back. */
+export interface PersistenceOptions {
+  port: number;
+  /** Directory of the append-only file. */
+  dir: string;
+}
+
+/**
+ * A private `redis-server` on 127.0.0.1: nothing on disk by default; with
+ * `persistence`, an append-only file in its directory on the given port, so
+ * a server started again there comes back with the same data.
+ */
+export async function startPrivateServer(persistence?: PersistenceOptions): Promise<TestRedis> {
+  const port = persistence?.port ?? await freePort();
+  const storage = persistence
+    ? ['--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--dir', persistence.dir]
+    : ['--save', '', '--appendonly', 'no'];
   const service = await startService({
     command: 'redis-server',
-    // Nothing on disk, in the foreground, and reachable from this machine only.
-    args: ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'],
+    // In the foreground, and reachable from this machine only.
+    args: ['--port', String(port), '--bind', '127.0.0.1', ...storage, '--daemonize', 'no'],
     ready: /Ready to accept connections/,
   });
   return { url: `redis://127.0.0.1:${port}`, stop: service.stop };

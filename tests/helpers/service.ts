@@ -4,6 +4,8 @@ import { createInterface } from 'node:readline';
 /** A long-running peer process started by {@link startService}. */
 export interface Service {
   child: ChildProcess;
+  /** The output line that matched `ready`. */
+  readyLine: string;
   /** SIGTERM, then SIGKILL after a grace period; resolves once it has exited. Idempotent. */
   stop(): Promise<void>;
 }
@@ -61,7 +63,7 @@ export async function startService(spec: ServiceSpec): Promise<Service> {
     return stopping;
   };
 
-  const ready = new Promise<void>((resolve, reject) => {
+  const ready = new Promise<string>((resolve, reject) => {
     const timeoutMs = spec.readyTimeoutMs ?? 30_000;
     const fail = (what: string, cause?: unknown): void => {
       clearTimeout(deadline);
@@ -76,7 +78,7 @@ export async function startService(spec: ServiceSpec): Promise<Service> {
         if (tail.length > TAIL_LINES) tail.shift();
         if (spec.ready.test(line)) {
           clearTimeout(deadline);
-          resolve();
+          resolve(line);
         }
       });
     }
@@ -87,11 +89,12 @@ export async function startService(spec: ServiceSpec): Promise<Service> {
     child.once('close', (code, signal) => fail(`exited (code ${code}, signal ${signal}) before it was ready`));
   });
 
+  let readyLine: string;
   try {
-    await ready;
+    readyLine = await ready;
   } catch (err) {
     await stop();
     throw err;
   }
-  return { child, stop };
+  return { child, readyLine, stop };
 }

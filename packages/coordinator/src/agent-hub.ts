@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { createServer, type Server } from 'node:https';
-import type { IncomingMessage } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
@@ -11,8 +12,10 @@ import {
   MAX_PAYLOAD_BYTES,
   TokenBucket,
   type AwsCredentials,
+  type Exit,
   type Logger,
   type OnRefresh,
+  type Output,
 } from '@credfwd/shared';
 import { AgentSession, type SessionCluster } from './agent-session.ts';
 import { FailedHandshakeLimiter } from './failed-handshake-limiter.ts';
@@ -82,6 +85,16 @@ export interface AgentHubOptions {
   limits?: Partial<AdmissionLimits>;
   /** Clock for remaining-lifetime arithmetic; injectable for tests. */
   now?: () => number;
+  /** Answers plain HTTPS requests on the agent port (a replica's admin API, metrics, health); without it they are left to time out. */
+  onRequest?: (request: IncomingMessage, response: ServerResponse) => void;
+  /**
+   * Finds a cluster this hub does not hold, with its current credentials:
+   * replicas learn of clusters made elsewhere through Redis, and an agent may
+   * arrive before the news does.
+   */
+  loadCluster?: (clusterId: string) => Promise<{ cluster: SessionCluster; current: CurrentCredentials | undefined } | undefined>;
+  /** Gets task frames no task of this hub claims: tasks a replica relays for another, or that outlived the connection they started on. */
+  onUnclaimedTaskMessage?: (clusterId: string, agentId: string, message: Output | Exit) => void;
 }
 
 export interface RunOptions {
@@ -110,6 +123,8 @@ type HubEvents = {
   /** An agent holds the cluster's current credentials, `seq` (or, in null mode, has joined: seq 0). */
   'agent-ready': [clusterId: string, agentId: string, seq: number];
   'agent-gone': [clusterId: string, agentId: string];
+  /** A connection was closed with a protocol close code (4400, 4401, 4408, 4409…). */
+  refused: [closeCode: number];
 };
 
 /**
@@ -130,6 +145,8 @@ export class AgentHub extends EventEmitter<HubEvents> {
   readonly #failures: FailedHandshakeLimiter;
   readonly #rate: TokenBucket;
   readonly #refusals: RefusalLog;
+  readonly #loadCluster: AgentHubOptions['loadCluster'];
+  readonly #onUnclaimedTaskMessage: AgentHubOptions['onUnclaimedTaskMessage'];
   #authenticated = 0;
 
   constructor(options: AgentHubOptions) {
@@ -145,6 +162,8 @@ export class AgentHub extends EventEmitter<HubEvents> {
     });
     this.#rate = new TokenBucket({ ratePerSecond: this.#limits.handshakesPerSecond, burst: this.#limits.handshakeBurst });
     this.#refusals = new RefusalLog(this.#logger, REFUSAL_LOG_INTERVAL_MS);
+    this.#loadCluster = options.loadCluster;
+    this.#onUnclaimedTaskMessage = options.onUnclaimedTaskMessage;
     this.#server = createServer({
       cert: options.tls.cert,
       key: options.tls.key,
@@ -157,6 +176,7 @@ export class AgentHub extends EventEmitter<HubEvents> {
     });
     // Headers and request deadlines start only with the first request byte; this one ends a connection that sends none. ws clears it on upgrade.
     this.#server.setTimeout(this.#handshakeTimeoutMs);
+    if (options.onRequest) this.#server.on('request', options.onRequest);
     this.#updateConnectionCap();
     this.#server.on('drop', (peer) => {
       this.#refusals.refused('connection cap reached; dropping new connections', { remote: peer?.remoteAddress, maxPendingHandshakes: this.#limits.maxPendingHandshakes });
@@ -208,10 +228,15 @@ export class AgentHub extends EventEmitter<HubEvents> {
     for (const session of entry.sessions.values()) session.close(CloseCode.clusterRevoked, 'cluster closed');
   }
 
-  /** Makes these the cluster's credentials and pushes them to every agent. */
+  /** True while the hub lets agents of this cluster join. */
+  hasCluster(clusterId: string): boolean {
+    return this.#clusters.has(clusterId);
+  }
+
+  /** Makes these the cluster's credentials and pushes them to every agent; older ones than those held are ignored. */
   async setCredentials(clusterId: string, current: CurrentCredentials): Promise<void> {
     const entry = this.#clusters.get(clusterId);
-    if (!entry) return;
+    if (!entry || (entry.current && entry.current.seq >= current.seq)) return;
     entry.current = current;
     const sessions = [...entry.sessions.values()];
     for (let i = 0; i < sessions.length; i += PUSH_BATCH) {
@@ -242,10 +267,35 @@ export class AgentHub extends EventEmitter<HubEvents> {
     return results.sort((a, b) => a.worker.localeCompare(b.worker, 'en', { numeric: true }));
   }
 
-  /** Closes every connection and the listener. Idempotent. */
-  async close(): Promise<void> {
+  /**
+   * Sends argv to every ready agent of a cluster without tracking it here:
+   * its output and exit go to `onUnclaimedTaskMessage`, so a replica can
+   * relay them to whichever replica collects the results.
+   */
+  async dispatch(clusterId: string, argv: string[], options: Omit<RunOptions, 'onOutput'> = {}): Promise<Array<{ agentId: string; taskId: string }>> {
+    const entry = this.#clusters.get(clusterId);
+    if (!entry) return [];
+    const sessions = [...entry.sessions.values()].filter((s) => this.#isReady(entry, s));
+    return Promise.all(sessions.map(async (s) => {
+      const taskId = randomUUID();
+      await s.run(taskId, argv, options);
+      return { agentId: s.agentId ?? '', taskId };
+    }));
+  }
+
+  /**
+   * Closes every connection and the listener. Idempotent. By default every
+   * cluster is revoked (4403: agents wipe credentials and exit); a replica
+   * leaving a service passes `revoke: false`, and its agents are told 1012
+   * and reconnect to another replica.
+   */
+  async close(options: { revoke?: boolean } = {}): Promise<void> {
     this.#heartbeat.close();
-    for (const clusterId of [...this.#clusters.keys()]) this.removeCluster(clusterId);
+    if (options.revoke === false) {
+      for (const session of this.#sessions) session.close(CloseCode.serviceRestart, 'replica shutting down');
+    } else {
+      for (const clusterId of [...this.#clusters.keys()]) this.removeCluster(clusterId);
+    }
     for (const session of this.#sessions) session.socket.terminate();
     this.#wss.close();
     if (!this.#server.listening) return;
@@ -301,12 +351,15 @@ export class AgentHub extends EventEmitter<HubEvents> {
     const session: AgentSession = new AgentSession(socket, `${address}:${port}`, {
       logger: this.#logger,
       handshakeTimeoutMs: this.#handshakeTimeoutMs,
-      findCluster: (clusterId) => this.#clusters.get(clusterId),
+      findCluster: (clusterId) => this.#clusters.get(clusterId) ?? this.#loadMissing(clusterId),
+      onRefused: (code) => this.emit('refused', code),
       onHandshakeFailed: () => this.#handshakeFailed(address),
       onAuthenticated: (s) => this.#onAuthenticated(s),
       onAck: (s, seq) => this.#onAck(s, seq),
       onTaskMessage: (s, message) => {
-        if (!this.#tasks.accept(s, message)) this.#logger.warn({ agentId: s.agentId, clusterId: s.clusterId }, 'agent reported on a task it does not run');
+        if (this.#tasks.accept(s, message)) return;
+        if (this.#onUnclaimedTaskMessage && s.clusterId && s.agentId) this.#onUnclaimedTaskMessage(s.clusterId, s.agentId, message);
+        else this.#logger.warn({ agentId: s.agentId, clusterId: s.clusterId }, 'agent reported on a task it does not run');
       },
       onClosed: (s) => this.#onClosed(s),
     });
@@ -314,6 +367,15 @@ export class AgentHub extends EventEmitter<HubEvents> {
     this.#sessions.add(session);
     this.#heartbeat.track(socket);
     socket.once('close', () => this.#sessions.delete(session));
+  }
+
+  async #loadMissing(clusterId: string): Promise<SessionCluster | undefined> {
+    if (!this.#loadCluster) return undefined;
+    const found = await this.#loadCluster(clusterId);
+    if (!found) return undefined;
+    if (!this.#clusters.has(clusterId)) this.addCluster(found.cluster);
+    if (found.current) await this.setCredentials(clusterId, found.current);
+    return this.#clusters.get(clusterId);
   }
 
   #onAuthenticated(session: AgentSession): void {

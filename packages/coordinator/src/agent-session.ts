@@ -24,7 +24,8 @@ import {
 /** What a session needs to know of the cluster an agent claims to belong to. */
 export interface SessionCluster {
   id: string;
-  token: string;
+  /** {@link tokenVerifier} of the join token: the token itself is not kept. */
+  verifier: string;
   delivery: DeliveryMode;
   environ: Record<string, string>;
   region: string | null;
@@ -34,16 +35,19 @@ export interface SessionCluster {
 export interface AgentSessionContext {
   logger: Logger;
   handshakeTimeoutMs: number;
-  findCluster(clusterId: string): SessionCluster | undefined;
+  /** The cluster an agent names, if it exists; may look it up elsewhere (Redis) when not held in memory. */
+  findCluster(clusterId: string): SessionCluster | undefined | Promise<SessionCluster | undefined>;
   /** The handshake was refused or broke a frame rule; called at most once per session. */
   onHandshakeFailed(): void;
+  /** The session was closed with a protocol close code (every refusal, for metrics). */
+  onRefused(closeCode: number): void;
   onAuthenticated(session: AgentSession): void;
   onAck(session: AgentSession, seq: number): void;
   onTaskMessage(session: AgentSession, message: Output | Exit): void;
   onClosed(session: AgentSession): void;
 }
 
-type State = 'awaiting-hello' | 'awaiting-proof' | 'ready' | 'closed';
+type State = 'awaiting-hello' | 'awaiting-lookup' | 'awaiting-proof' | 'ready' | 'closed';
 
 /**
  * One agent connection: the handshake state machine, then sealed pushes and
@@ -134,6 +138,7 @@ export class AgentSession {
   #refuse(code: number, reason: string, detail: string): void {
     this.#context.logger.warn({ remote: this.remote, clusterId: this.#cluster?.id, agentId: this.#agentId, closeCode: code, detail }, 'agent refused');
     this.#reportHandshakeFailure();
+    if (this.#state !== 'closed') this.#context.onRefused(code);
     this.close(code, reason);
   }
 
@@ -160,7 +165,9 @@ export class AgentSession {
     switch (this.#state) {
       case 'awaiting-hello':
         if (message.type !== 'hello') return this.#refuse(CloseCode.badFrame, 'bad frame', `expected hello, got ${message.type}`);
-        return this.#onHello(message.v, message.clusterId, message.agentId, message.publicKey);
+        return await this.#onHello(message.v, message.clusterId, message.agentId, message.publicKey);
+      case 'awaiting-lookup':
+        return this.#refuse(CloseCode.badFrame, 'bad frame', `unexpected ${message.type} before challenge`);
       case 'awaiting-proof':
         if (message.type !== 'proof') return this.#refuse(CloseCode.badFrame, 'bad frame', `expected proof, got ${message.type}`);
         return this.#onProof(message.mac);
@@ -179,10 +186,21 @@ export class AgentSession {
     }
   }
 
-  #onHello(v: number, clusterId: string, agentId: string, publicKey: string): void {
+  async #onHello(v: number, clusterId: string, agentId: string, publicKey: string): Promise<void> {
     if (v !== PROTOCOL_VERSION) return this.#refuse(CloseCode.versionMismatch, 'protocol version mismatch', `agent speaks v${v}`);
-    const cluster = this.#context.findCluster(clusterId);
     this.#agentId = agentId;
+    // A frame arriving during the lookup must not be taken for the proof.
+    this.#state = 'awaiting-lookup';
+    let cluster: SessionCluster | undefined;
+    try {
+      cluster = await this.#context.findCluster(clusterId);
+    } catch (err) {
+      // The registry is unreachable, not the agent wrong: 1013 keeps it retrying rather than giving up as on 4401.
+      this.#context.logger.warn({ remote: this.remote, clusterId, reason: err instanceof Error ? err.message : String(err) }, 'cluster lookup failed; asking the agent to retry');
+      this.close(CloseCode.tryAgainLater, 'try again later');
+      return;
+    }
+    if (this.#state !== 'awaiting-lookup') return;
     if (!cluster) return this.#refuse(CloseCode.authFailed, 'authentication failed', 'unknown cluster');
     this.#cluster = cluster;
     this.#agentPublicKey = publicKey;
@@ -201,8 +219,9 @@ export class AgentSession {
       coordinatorPublicKey: this.#keyPair.publicKey,
     };
     // The cluster may have been closed while the agent computed its proof.
-    const live = this.#context.findCluster(cluster.id);
-    if (!live || !verifyProof(live.token, transcript, mac)) return this.#refuse(CloseCode.authFailed, 'authentication failed', 'wrong join token');
+    const live = await this.#context.findCluster(cluster.id);
+    if (this.#state !== 'awaiting-proof') return;
+    if (!live || !verifyProof(live.verifier, transcript, mac)) return this.#refuse(CloseCode.authFailed, 'authentication failed', 'wrong join token');
     this.#key = deriveSessionKey(this.#keyPair, this.#agentPublicKey, transcript);
     clearTimeout(this.#deadline);
     const environ = await sealJson(this.#key, live.environ);

@@ -2,9 +2,13 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { CredfwdError, createLogger, onRefreshSchema, parseDuration, type OnRefresh } from '@credfwd/shared';
 import { reportError } from './cli-errors.ts';
 import type { CredentialsOption } from './credentials-spec.ts';
+import { readFileSync } from 'node:fs';
 import { readEnvFile } from './env-file.ts';
 import { launchCluster, type Cluster } from './launch-cluster.ts';
+import { launchRemoteCluster } from './remote-launch.ts';
+import { loadReplicaSecrets } from './replica-secrets.ts';
 import type { WorkerResult } from './task-dispatch.ts';
+import { fromPem } from './tls-identity.ts';
 
 interface LaunchFlags {
   workers: number;
@@ -19,6 +23,21 @@ interface LaunchFlags {
   json?: boolean;
   listen?: string;
   publicAddress?: string;
+  coordinator?: string;
+  coordinatorPin?: string;
+  verbose?: boolean;
+  debug?: boolean;
+}
+
+interface ServeFlags {
+  listen: string;
+  publicUrl?: string;
+  redis?: string;
+  redisPrefix: string;
+  stateKeyFile?: string;
+  adminTokenFile?: string;
+  tlsCert?: string;
+  tlsKey?: string;
   verbose?: boolean;
   debug?: boolean;
 }
@@ -98,8 +117,62 @@ function untilSignal(): Promise<NodeJS.Signals> {
   });
 }
 
+function printOutputs(results: WorkerResult[]): void {
+  const print = linePrinter();
+  for (const r of results) {
+    print(r.worker, 'stdout', r.stdout.endsWith('\n') || r.stdout === '' ? r.stdout : `${r.stdout}\n`);
+    print(r.worker, 'stderr', r.stderr.endsWith('\n') || r.stderr === '' ? r.stderr : `${r.stderr}\n`);
+  }
+}
+
+/** `credfwd launch --coordinator`: the cluster lives on a distributed service; workers are local, as in embedded mode. */
+async function launchOnService(command: string[], flags: LaunchFlags, coordinator: string, logger: ReturnType<typeof createLogger>): Promise<number> {
+  const pin = /^sha256:([0-9a-f]{64})$/.exec(flags.coordinatorPin ?? process.env.CREDFWD_COORDINATOR_PIN ?? '')?.[1];
+  if (!pin) throw usage('--coordinator needs the service\'s certificate pin', 'pass --coordinator-pin sha256:… or set CREDFWD_COORDINATOR_PIN, as credfwd serve printed it');
+  const adminToken = process.env.CREDFWD_ADMIN_TOKEN;
+  if (!adminToken) throw usage('--coordinator needs the admin token', 'set CREDFWD_ADMIN_TOKEN; it is never taken on the command line');
+  const onRefresh = onRefreshOption(flags.onRefresh);
+  const interrupted = untilSignal();
+  const cluster = await launchRemoteCluster({
+    coordinatorUrl: coordinator,
+    coordinatorPin: pin,
+    adminToken,
+    workers: flags.workers,
+    credentials: credentialsOption(flags.credentials),
+    environ: environFrom(flags),
+    ...(flags.region ? { region: flags.region } : {}),
+    ...(flags.duration ? { durationSeconds: parseDuration(flags.duration, '--duration') } : {}),
+    delivery: deliveryOption(flags.delivery),
+    ...(flags.refreshInterval ? { refreshIntervalSeconds: parseDuration(flags.refreshInterval, '--refresh-interval') } : {}),
+    logger,
+    echoAgentLogs: logger.isLevelEnabled('info'),
+    onProgress: progress,
+  });
+  try {
+    if (command.length === 0) {
+      process.stdout.write(`cluster ${cluster.id} is up on ${coordinator} with ${cluster.workers.length} local workers`);
+      process.stdout.write(cluster.expiresAt ? `; credentials expire ${cluster.expiresAt.toISOString()}\n` : '; no credentials forwarded\n');
+      process.stdout.write(`join more workers with (keep it secret, it holds the join token):\n  CREDFWD_JOIN='${cluster.joinString}' credfwd-agent join\n`);
+      process.stdout.write('serving until Ctrl-C\n');
+      await interrupted;
+      return 0;
+    }
+    const results = await Promise.race([
+      cluster.run(command, onRefresh === 'none' ? {} : { onRefresh }),
+      interrupted.then((signal) => signal),
+    ]);
+    if (typeof results === 'string') return results === 'SIGINT' ? 130 : 143;
+    if (!flags.json) printOutputs(results);
+    printResults(results, Boolean(flags.json));
+    return results.length > 0 && results.every((r) => r.exitCode === 0) ? 0 : 1;
+  } finally {
+    await cluster.close();
+  }
+}
+
 async function launch(command: string[], flags: LaunchFlags): Promise<number> {
   const logger = createLogger({ name: 'credfwd', level: process.env.CREDFWD_LOG_LEVEL ?? (flags.debug ? 'debug' : flags.verbose ? 'info' : 'warn') });
+  if (flags.coordinator) return launchOnService(command, flags, flags.coordinator, logger);
   const onRefresh = onRefreshOption(flags.onRefresh);
   const interrupted = untilSignal();
   const cluster: Cluster = await launchCluster({
@@ -137,6 +210,57 @@ async function launch(command: string[], flags: LaunchFlags): Promise<number> {
   }
 }
 
+/** `wss://HOST:PORT` (or `https://`, or bare `HOST:PORT`) as the `HOST:PORT` agents dial. */
+function publicAddressOf(url: string): string {
+  const bare = /^[a-z]+:\/\//.test(url) ? url : `wss://${url}`;
+  let parsed: URL;
+  try {
+    parsed = new URL(bare);
+  } catch {
+    throw usage(`--public-url ${JSON.stringify(url.slice(0, 100))} is not a URL`, 'for example wss://credfwd.internal:7443');
+  }
+  if (!['wss:', 'https:'].includes(parsed.protocol) || !parsed.port || (parsed.pathname !== '/' && parsed.pathname !== '')) {
+    throw usage(`--public-url ${JSON.stringify(url.slice(0, 100))} is not wss://HOST:PORT`, 'for example wss://credfwd.internal:7443');
+  }
+  return `${parsed.hostname}:${parsed.port}`;
+}
+
+function readPem(file: string, flag: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (cause) {
+    throw new CredfwdError('CONFIG_INVALID', `cannot read ${flag} ${JSON.stringify(file)}`, 'check the file exists and is readable by this user', { cause });
+  }
+}
+
+async function serve(flags: ServeFlags): Promise<number> {
+  const logger = createLogger({ name: 'credfwd-replica', level: process.env.CREDFWD_LOG_LEVEL ?? (flags.debug ? 'debug' : flags.verbose ? 'info' : 'warn') });
+  const redisUrl = flags.redis ?? process.env.REDIS_URL;
+  if (!redisUrl) throw usage('no Redis to share state through', 'pass --redis redis://HOST:PORT or set REDIS_URL; without Redis, use credfwd launch (embedded mode)');
+  if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) throw usage('--tls-cert and --tls-key go together', 'pass both, or neither to share one made by the first replica');
+  const secrets = loadReplicaSecrets({
+    ...(flags.stateKeyFile ? { stateKeyFile: flags.stateKeyFile } : {}),
+    ...(flags.adminTokenFile ? { adminTokenFile: flags.adminTokenFile } : {}),
+  });
+  const interrupted = untilSignal();
+  // Loaded here so that the embedded `launch` never pays for BullMQ and ioredis.
+  const { Replica } = await import('./replica.ts');
+  const replica = await Replica.start({
+    logger,
+    listen: flags.listen,
+    ...(flags.publicUrl ? { publicAddress: publicAddressOf(flags.publicUrl) } : {}),
+    redisUrl,
+    redisPrefix: flags.redisPrefix,
+    secrets,
+    ...(flags.tlsCert && flags.tlsKey ? { tls: fromPem(readPem(flags.tlsCert, '--tls-cert'), readPem(flags.tlsKey, '--tls-key')) } : {}),
+  });
+  process.stdout.write(`credfwd replica ${replica.replicaId} serving on https://${replica.address} (agents: wss://${replica.address}/v1/agent)\n`);
+  process.stdout.write(`pin sha256:${replica.pin}\n`);
+  await interrupted;
+  await replica.close();
+  return 0;
+}
+
 function program(): Command {
   const cli = new Command('credfwd')
     .description('Launch workers that act with your AWS identity, without copying your long-term keys')
@@ -156,11 +280,28 @@ function program(): Command {
     .option('--json', 'print one JSON object per worker')
     .option('--listen <host:port>', 'address agents connect to', '127.0.0.1:0')
     .option('--public-address <host:port>', 'address remote agents dial, if not the listen address')
+    .option('--coordinator <url>', 'https://HOST:PORT of a distributed coordinator service (admin token in CREDFWD_ADMIN_TOKEN)')
+    .option('--coordinator-pin <pin>', 'sha256:… of the service certificate (default: CREDFWD_COORDINATOR_PIN)')
     .option('-v, --verbose', 'log progress to stderr')
     .option('--debug', 'debug logs and stack traces')
     .argument('[command...]', 'command to run on every worker, after --')
     .action(async (command: string[], flags: LaunchFlags) => {
       process.exitCode = await launch(command, flags);
+    });
+  cli.command('serve')
+    .description('run one replica of a distributed coordinator service sharing Redis (admin API, agents, /metrics, /healthz)')
+    .option('--listen <host:port>', 'address to listen on', '127.0.0.1:7443')
+    .option('--public-url <wss://host:port>', 'URL agents dial, if not the listen address')
+    .option('--redis <url>', 'Redis URL (default: REDIS_URL)')
+    .option('--redis-prefix <prefix>', 'prefix of every Redis key', 'credfwd')
+    .option('--state-key-file <file>', 'file holding the state key (default: CREDFWD_STATE_KEY)')
+    .option('--admin-token-file <file>', 'file holding the admin token (default: CREDFWD_ADMIN_TOKEN)')
+    .option('--tls-cert <file>', 'PEM certificate for every replica (default: one made by the first replica, kept in Redis)')
+    .option('--tls-key <file>', 'PEM private key of --tls-cert')
+    .option('-v, --verbose', 'log progress to stderr')
+    .option('--debug', 'debug logs and stack traces')
+    .action(async (flags: ServeFlags) => {
+      process.exitCode = await serve(flags);
     });
   return cli;
 }

@@ -6,6 +6,7 @@ import {
   createJoinToken,
   formatJoinString,
   redactEnviron,
+  tokenVerifier,
   validateEnviron,
   type DeliveryMode,
   type Logger,
@@ -61,7 +62,8 @@ export interface CoordinatorOptions {
 export const DEFAULT_DURATION_SECONDS = 3600;
 const REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
 
-function splitHostPort(text: string, what: string): { host: string; port: number } {
+/** Parses `HOST:PORT` (IPv6 in brackets), or throws USAGE naming `what`. */
+export function splitHostPort(text: string, what: string): { host: string; port: number } {
   const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(text);
   const port = Number(match?.[2]);
   if (!match?.[1] || port > 65535) throw new CredfwdError('USAGE', `${what} ${JSON.stringify(text)} is not HOST:PORT`, 'for example 127.0.0.1:0 or 0.0.0.0:7443');
@@ -188,7 +190,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       joinString: formatJoinString({ addresses: [this.address], clusterId: id, token, pin: this.pin }),
       minted,
     };
-    this.hub.addCluster({ id, token, delivery, environ, region });
+    this.hub.addCluster({ id, verifier: tokenVerifier(token), delivery, environ, region });
     const refresh = minter && minted ? new RefreshScheduler({
       clusterId: id,
       logger: this.#logger,

@@ -6,3 +6,7 @@ export type { WorkerResult, OutputListener } from './task-dispatch.ts';
 export { DEFAULT_ADMISSION_LIMITS, type AdmissionLimits, type RunOptions, type AgentStatus } from './agent-hub.ts';
 export { createSelfSignedIdentity, fromPem, pinOf, type TlsIdentity } from './tls-identity.ts';
 export { CredfwdError, isCredfwdError, type ErrorCode, type OnRefresh } from '@credfwd/shared';
+export { Replica, type ReplicaOptions } from './replica.ts';
+export { loadReplicaSecrets, type ReplicaSecrets } from './replica-secrets.ts';
+export { AdminClient, type AdminAnswer, type AdminClientOptions, type CreatedCluster } from './admin-client.ts';
+export type { CreateClusterRequest, RunRequest } from './admin-api.ts';

@@ -1,4 +1,5 @@
 import {
+  createHash,
   createHmac,
   createPublicKey,
   diffieHellman,
@@ -51,16 +52,26 @@ function transcriptBytes(t: HandshakeTranscript): Buffer {
 }
 
 /**
- * HMAC-SHA256 under the join token over the transcript. Binding both public
- * keys means a relay that swaps in its own key cannot reuse the proof.
+ * The token verifier: SHA-256 of the join token's bytes, base64url. Proofs are
+ * keyed by it rather than by the token, so a coordinator (and Redis) need
+ * only ever hold the verifier after the join string is made: a stolen
+ * verifier cannot be turned back into a join string to hand out.
  */
-export function computeProof(token: string, transcript: HandshakeTranscript): string {
-  return createHmac('sha256', Buffer.from(token, 'base64url')).update(transcriptBytes(transcript)).digest('base64url');
+export function tokenVerifier(token: string): string {
+  return createHash('sha256').update(Buffer.from(token, 'base64url')).digest('base64url');
 }
 
-/** Checks a proof in constant time. */
-export function verifyProof(token: string, transcript: HandshakeTranscript, mac: string): boolean {
-  const expected = Buffer.from(computeProof(token, transcript), 'base64url');
+/**
+ * HMAC-SHA256 keyed by the token verifier over the transcript. Binding both
+ * public keys means a relay that swaps in its own key cannot reuse the proof.
+ */
+export function computeProof(verifier: string, transcript: HandshakeTranscript): string {
+  return createHmac('sha256', Buffer.from(verifier, 'base64url')).update(transcriptBytes(transcript)).digest('base64url');
+}
+
+/** Checks a proof in constant time against the token verifier. */
+export function verifyProof(verifier: string, transcript: HandshakeTranscript, mac: string): boolean {
+  const expected = Buffer.from(computeProof(verifier, transcript), 'base64url');
   const given = Buffer.from(mac, 'base64url');
   return given.length === expected.length && timingSafeEqual(given, expected);
 }

@@ -6,6 +6,7 @@ export {
   createExchangeKeyPair,
   createNonce,
   deriveSessionKey,
+  tokenVerifier,
   verifyProof,
   type ExchangeKeyPair,
   type HandshakeTranscript,

@@ -39,6 +39,10 @@ export const HEARTBEAT_INTERVAL_MS = 15_000;
 
 export const CloseCode = {
   normal: 1000,
+  /** RFC 6455: the server is restarting; agents reconnect, to another replica if there is one. */
+  serviceRestart: 1012,
+  /** RFC 6455: the server cannot serve now (its registry is unreachable); agents retry with backoff. */
+  tryAgainLater: 1013,
   badFrame: 4400,
   authFailed: 4401,
   clusterRevoked: 4403,

@@ -5,6 +5,7 @@ import {
   createExchangeKeyPair,
   createNonce,
   deriveSessionKey,
+  tokenVerifier,
   verifyProof,
   type HandshakeTranscript,
 } from '../src/handshake.ts';
@@ -12,7 +13,7 @@ import { createJoinToken } from '../src/join-string.ts';
 
 const agent = createExchangeKeyPair();
 const coordinator = createExchangeKeyPair();
-const token = createJoinToken();
+const token = tokenVerifier(createJoinToken());
 const transcript: HandshakeTranscript = {
   nonce: createNonce(),
   clusterId: 'cluster-1',
@@ -26,6 +27,15 @@ test('createExchangeKeyPair exports a raw 32-byte X25519 public key', (t) => {
   t.not(agent.publicKey, coordinator.publicKey);
 });
 
+test('tokenVerifier is SHA-256 of the token bytes: 32 bytes, stable, and not the token', (t) => {
+  const joinToken = createJoinToken();
+  const verifier = tokenVerifier(joinToken);
+  t.is(Buffer.from(verifier, 'base64url').length, 32);
+  t.is(tokenVerifier(joinToken), verifier);
+  t.not(verifier, joinToken);
+  t.not(tokenVerifier(createJoinToken()), verifier);
+});
+
 test('createNonce makes 32 random bytes, base64url', (t) => {
   const nonce = createNonce();
   t.is(Buffer.from(nonce, 'base64url').length, 32);
@@ -37,7 +47,7 @@ test('verifyProof accepts the proof made with the right token', (t) => {
 });
 
 test('verifyProof refuses a proof made with another token', (t) => {
-  t.false(verifyProof(token, transcript, computeProof(createJoinToken(), transcript)));
+  t.false(verifyProof(token, transcript, computeProof(tokenVerifier(createJoinToken()), transcript)));
 });
 
 test('verifyProof refuses a proof made for another nonce', (t) => {

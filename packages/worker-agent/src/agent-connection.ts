@@ -7,6 +7,7 @@ import {
   MAX_PAYLOAD_BYTES,
   PROTOCOL_VERSION,
   computeProof,
+  tokenVerifier,
   decodeCoordinatorMessage,
   deriveSessionKey,
   encodeMessage,
@@ -184,7 +185,7 @@ export class AgentConnection {
     };
     this.#key = deriveSessionKey(keyPair, challenge.publicKey, transcript);
     this.#state = 'welcome';
-    this.#send({ type: 'proof', mac: computeProof(join.token, transcript) });
+    this.#send({ type: 'proof', mac: computeProof(tokenVerifier(join.token), transcript) });
   }
 
   async #accept(welcome: Welcome, key: Uint8Array): Promise<void> {

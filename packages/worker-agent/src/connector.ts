@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   CloseCode,
   CredfwdError,
@@ -47,7 +48,7 @@ export class Connector {
   readonly #keyPair = createExchangeKeyPair();
   readonly #httpsAgent: PinnedAgent;
   readonly #reconnect: ReconnectTimer;
-  #nextAddress = 0;
+  #nextAddress: number;
   #current: AgentConnection | undefined;
   #closed = false;
 
@@ -56,6 +57,7 @@ export class Connector {
     this.#logger = options.logger;
     this.#httpsAgent = new PinnedAgent(options.join.pin);
     this.#reconnect = new ReconnectTimer(() => this.#connect(), options.backoff);
+    this.#nextAddress = firstAddressIndex(options.agentId, options.join.addresses.length);
   }
 
   /** Makes the first connection attempt. */
@@ -121,6 +123,15 @@ export class Connector {
       this.#options.handlers.disconnected();
     }
   }
+}
+
+/**
+ * Where in the address list an agent starts: spread by its id, so a fleet
+ * given one join string listing every replica lands evenly across them, and
+ * each agent keeps its starting replica from run to run.
+ */
+export function firstAddressIndex(agentId: string, count: number): number {
+  return createHash('sha256').update(agentId).digest().readUInt32BE(0) % count;
 }
 
 function classify(end: ConnectionEnd): Outcome {

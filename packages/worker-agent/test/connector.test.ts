@@ -4,6 +4,7 @@ import anyTest, { type TestFn } from 'ava';
 import { CloseCode, MAX_FRAGMENTS, createJoinToken, sealJson, type AgentMessage } from '@credfwd/shared';
 import { closeFixtures, startPeer as peer, startTestAgent as agent, type AgentFixtureContext } from './helpers/agent-fixture.ts';
 import { createTlsIdentity } from './helpers/protocol-peer.ts';
+import { firstAddressIndex } from '../src/connector.ts';
 
 const test = anyTest as TestFn<AgentFixtureContext>;
 
@@ -150,9 +151,20 @@ test('a message dribbled out in tiny fragments is refused with 1008 and the agen
   await a.ready;
 });
 
+test('firstAddressIndex spreads agents across replicas and keeps each on its own', (t) => {
+  const counts = [0, 0, 0];
+  for (let i = 0; i < 300; i++) counts[firstAddressIndex(`worker-${i}`, 3)]! += 1;
+  for (const count of counts) t.true(count > 60, `every replica gets a fair share: ${counts.join(', ')}`);
+  t.is(firstAddressIndex('worker-7', 3), firstAddressIndex('worker-7', 3));
+  t.is(firstAddressIndex('worker-7', 1), 0);
+});
+
 test('the agent fails over to the next address when the first does not answer', async (t) => {
   const coordinator = await peer(t);
-  const a = agent(t, coordinator.join({ pin: t.context.tls.pin, addresses: [`127.0.0.1:${await closedPort()}`, coordinator.address] }));
+  const closed = `127.0.0.1:${await closedPort()}`;
+  // The agent starts at the address its id picks: put the dead one there.
+  const addresses = firstAddressIndex('agent-1', 2) === 0 ? [closed, coordinator.address] : [coordinator.address, closed];
+  const a = agent(t, coordinator.join({ pin: t.context.tls.pin, addresses }));
   const session = await coordinator.nextSession();
   await session.sendCredentials(1, CREDENTIALS);
   await a.ready;

@@ -14,6 +14,7 @@ import {
   deriveSessionKey,
   encodeMessage,
   sealJson,
+  tokenVerifier,
   verifyProof,
   type AgentMessage,
   type AwsCredentials,
@@ -200,7 +201,7 @@ export class ProtocolPeer {
         transcript = { nonce, clusterId: frame.clusterId, agentId: frame.agentId, agentPublicKey: frame.publicKey, coordinatorPublicKey: own.publicKey };
         ws.send(encodeMessage({ type: 'challenge', nonce, publicKey: own.publicKey }));
       } else if (frame.type === 'proof' && transcript) {
-        if (!verifyProof(this.token, transcript, frame.mac)) return ws.close(CloseCode.authFailed);
+        if (!verifyProof(tokenVerifier(this.token), transcript, frame.mac)) return ws.close(CloseCode.authFailed);
         const key = deriveSessionKey(own, transcript.agentPublicKey, transcript);
         const established = new PeerSession(ws, key, transcript.agentId);
         session = established;

@@ -1,0 +1,186 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { z } from 'zod';
+import { CredfwdError, isCredfwdError, onRefreshSchema, type ErrorCode, type Logger } from '@credfwd/shared';
+import type { WorkerResult } from './task-dispatch.ts';
+
+/** Largest request body the admin API reads. */
+export const MAX_ADMIN_BODY_BYTES = 64 * 1024;
+
+const roleObject = z.strictObject({
+  roleArn: z.string(),
+  externalId: z.string().optional(),
+  sessionPolicy: z.string().optional(),
+  durationSeconds: z.number().int().optional(),
+  sourceIdentity: z.string().optional(),
+  tags: z.record(z.string(), z.string()).optional(),
+});
+
+/** `POST /v1/clusters`. */
+export const createClusterRequestSchema = z.strictObject({
+  credentials: z.union([z.literal('forward'), z.literal('none'), z.string().startsWith('role:'), roleObject]).optional(),
+  environ: z.record(z.string(), z.string()).optional(),
+  region: z.string().optional(),
+  durationSeconds: z.number().int().positive().optional(),
+  delivery: z.enum(['env', 'endpoint']).optional(),
+  refreshIntervalSeconds: z.number().int().positive().optional(),
+  /** `forward` only: the launcher's temporary credentials (GetSessionToken'd on the launcher), forwarded until they expire. */
+  forwardedCredentials: z.strictObject({
+    accessKeyId: z.string().min(16),
+    secretAccessKey: z.string().min(1),
+    sessionToken: z.string().min(1),
+    expiration: z.iso.datetime({ offset: true }),
+  }).optional(),
+});
+export type CreateClusterRequest = z.infer<typeof createClusterRequestSchema>;
+
+/** `POST /v1/clusters/:id/run`. */
+export const runRequestSchema = z.strictObject({
+  argv: z.array(z.string()).min(1),
+  env: z.record(z.string(), z.string()).optional(),
+  cwd: z.string().optional(),
+  timeoutMs: z.number().int().positive().optional(),
+  onRefresh: onRefreshSchema.optional(),
+});
+export type RunRequest = z.infer<typeof runRequestSchema>;
+
+/** What the admin API does; the replica implements it. */
+export interface AdminApiContext {
+  adminToken: string;
+  /** Named in `/healthz`, so an operator behind a load balancer sees which replica answered. */
+  replicaId: string;
+  logger: Logger;
+  createCluster(request: CreateClusterRequest): Promise<unknown>;
+  listClusters(): Promise<unknown>;
+  showCluster(clusterId: string): Promise<unknown>;
+  runOnCluster(clusterId: string, request: RunRequest): Promise<WorkerResult[]>;
+  /** Refreshes now; how a cluster resumes after `needs-attention`. */
+  refreshCluster(clusterId: string): Promise<void>;
+  deleteCluster(clusterId: string): Promise<void>;
+  metrics(): Promise<string>;
+  /** True when Redis answers. */
+  redisReachable(): Promise<boolean>;
+}
+
+const STATUS: Partial<Record<ErrorCode, number>> = {
+  USAGE: 400,
+  CONFIG_INVALID: 400,
+  ENV_NAME_INVALID: 400,
+  ENV_CONFLICT: 400,
+  ADMIN_AUTH_FAILED: 401,
+  CLUSTER_NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  REQUEST_TOO_LARGE: 413,
+  REDIS_UNAVAILABLE: 503,
+  LAUNCHER_NO_CREDENTIALS: 502,
+  STS_ACCESS_DENIED: 502,
+  STS_EXPIRED_TOKEN: 502,
+  STS_INVALID_TOKEN: 502,
+  STS_THROTTLED: 502,
+  STS_REGION_DISABLED: 502,
+  STS_FAILED: 502,
+};
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
+}
+
+/** Constant-time bearer check: digests have one length, so neither length nor content leaks through timing. */
+function authorized(request: IncomingMessage, expected: Buffer): boolean {
+  const header = request.headers.authorization ?? '';
+  const given = header.startsWith('Bearer ') ? header.slice('Bearer '.length) : '';
+  return timingSafeEqual(digest(given), expected);
+}
+
+function send(response: ServerResponse, status: number, body: unknown, type = 'application/json'): void {
+  const text = type === 'application/json' ? `${JSON.stringify(body)}\n` : String(body);
+  response.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' }).end(text);
+}
+
+async function readJson(request: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_ADMIN_BODY_BYTES) throw new CredfwdError('REQUEST_TOO_LARGE', `request body over ${MAX_ADMIN_BODY_BYTES} bytes`, 'send less');
+    chunks.push(chunk as Buffer);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new CredfwdError('USAGE', 'request body is not JSON', 'send a JSON object with content-type application/json');
+  }
+}
+
+function parse<T>(schema: z.ZodType<T>, value: unknown): T {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  // Names the fields at fault, never their values: they may be secrets.
+  const fields = [...new Set(result.error.issues.map((i) => i.path.join('.') || '(body)'))].join(', ');
+  throw new CredfwdError('USAGE', `request body is malformed at: ${fields}`, 'see the admin API reference in the README');
+}
+
+function methodNotAllowed(allowed: string): CredfwdError {
+  return new CredfwdError('METHOD_NOT_ALLOWED', 'method not allowed here', `use ${allowed}`);
+}
+
+/**
+ * The replica's HTTPS routes besides the agent websocket: `/healthz` and
+ * `/metrics` (no auth, no secrets) and the admin API under `/v1/clusters`
+ * (bearer token). Errors are `{code, message, hint}`; 401 says no more than
+ * that the token was wrong.
+ */
+export function createAdminApi(context: AdminApiContext): (request: IncomingMessage, response: ServerResponse) => void {
+  const expected = digest(context.adminToken);
+  const route = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
+    const path = new URL(request.url ?? '/', 'https://replica').pathname;
+    const method = request.method ?? 'GET';
+    if (path === '/healthz') {
+      const ok = await context.redisReachable();
+      return send(response, ok ? 200 : 503, { redis: ok ? 'ok' : 'unreachable', replica: context.replicaId });
+    }
+    if (path === '/metrics') return send(response, 200, await context.metrics(), 'text/plain; version=0.0.4');
+    const match = /^\/v1\/clusters(?:\/([A-Za-z0-9._-]{1,128})(?:\/(run|refresh))?)?\/?$/.exec(path);
+    if (!match) throw new CredfwdError('NOT_FOUND', `no such route: ${method} ${path.slice(0, 100)}`, 'see the admin API reference in the README');
+    if (!authorized(request, expected)) {
+      context.logger.warn({ remote: request.socket.remoteAddress, method, path: path.slice(0, 100) }, 'admin request refused: missing or wrong token');
+      throw new CredfwdError('ADMIN_AUTH_FAILED', 'missing or wrong admin token', 'send Authorization: Bearer <CREDFWD_ADMIN_TOKEN>');
+    }
+    const [, clusterId, action] = match;
+    if (!clusterId) {
+      if (method === 'GET') return send(response, 200, { clusters: await context.listClusters() });
+      if (method !== 'POST') throw methodNotAllowed('GET or POST');
+      const created = await context.createCluster(parse(createClusterRequestSchema, await readJson(request)));
+      return send(response, 201, created);
+    }
+    if (action === 'refresh') {
+      if (method !== 'POST') throw methodNotAllowed('POST');
+      await context.refreshCluster(clusterId);
+      response.writeHead(202).end();
+      return;
+    }
+    if (action === 'run') {
+      if (method !== 'POST') throw methodNotAllowed('POST');
+      const body = parse(runRequestSchema, await readJson(request));
+      return send(response, 200, { results: await context.runOnCluster(clusterId, body) });
+    }
+    if (method === 'GET') return send(response, 200, await context.showCluster(clusterId));
+    if (method === 'DELETE') {
+      await context.deleteCluster(clusterId);
+      response.writeHead(204).end();
+      return;
+    }
+    throw methodNotAllowed('GET or DELETE');
+  };
+  return (request, response) => {
+    // The agent port's idle timeout bounds silent connections before a request; a run may take minutes to answer.
+    // Receiving the request itself stays bounded by the server's requestTimeout.
+    request.socket.setTimeout(0);
+    route(request, response).catch((err: unknown) => {
+      const error = isCredfwdError(err) ? err : new CredfwdError('INTERNAL', 'internal error', 'see the replica log');
+      if (!isCredfwdError(err)) context.logger.error({ reason: err instanceof Error ? err.message : String(err) }, 'admin request failed');
+      if (response.headersSent) response.destroy();
+      else send(response, STATUS[error.code] ?? (error.code === 'NOT_FOUND' ? 404 : 500), { code: error.code, message: error.message, hint: error.hint });
+    });
+  };
+}

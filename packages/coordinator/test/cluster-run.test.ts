@@ -1,0 +1,48 @@
+import test from 'ava';
+import { ClusterRun, DISPATCH_REPORT_MS, LOST_AGENT_MS } from '../src/cluster-run.ts';
+
+const exit = (taskId: string, code: number) => ({ type: 'exit' as const, taskId, code, signal: null });
+const output = (taskId: string, chunk: string) => ({ type: 'output' as const, taskId, stream: 'stdout' as const, chunk });
+
+test('ClusterRun resolves once every live replica reported and every task exited, sorted by worker', async (t) => {
+  const run = new ClusterRun('req', 'c1', ['r1', 'r2'], 0);
+  run.dispatched('r1', [{ agentId: 'w10', taskId: 't10' }], 0);
+  t.true(run.frame('c1', 'w10', output('t10', 'a')));
+  t.true(run.frame('c1', 'w10', exit('t10', 0)));
+  run.dispatched('r2', [{ agentId: 'w2', taskId: 't2' }], 0);
+  t.true(run.frame('c1', 'w2', exit('t2', 3)));
+  t.deepEqual((await run.done).map((r) => [r.worker, r.exitCode, r.stdout]), [['w2', 3, ''], ['w10', 0, 'a']]);
+});
+
+test('ClusterRun ignores frames for another cluster, another agent or an unknown task', (t) => {
+  const run = new ClusterRun('req', 'c1', ['r1'], 0);
+  run.dispatched('r1', [{ agentId: 'w1', taskId: 't1' }], 0);
+  t.false(run.frame('c2', 'w1', exit('t1', 0)));
+  t.false(run.frame('c1', 'w2', exit('t1', 0)), 'an agent cannot report on another agent\'s task');
+  t.false(run.frame('c1', 'w1', exit('t9', 0)));
+});
+
+test('ClusterRun stops waiting for a dead replica, or a silent one after DISPATCH_REPORT_MS', async (t) => {
+  const dead = new ClusterRun('req', 'c1', ['r1', 'r2'], 0);
+  dead.dispatched('r1', [], 0);
+  dead.check(new Set(['r1']), new Set(), 1);
+  t.deepEqual(await dead.done, []);
+  const silent = new ClusterRun('req', 'c1', ['r1'], 0);
+  silent.check(new Set(['r1']), new Set(), DISPATCH_REPORT_MS + 1);
+  t.deepEqual(await silent.done, []);
+});
+
+test('ClusterRun keeps a task whose agent is failing over, and ends it once the agent is gone for LOST_AGENT_MS', async (t) => {
+  const run = new ClusterRun('req', 'c1', ['r1'], 0);
+  run.dispatched('r1', [{ agentId: 'w1', taskId: 't1' }], 0);
+  run.check(new Set(['r1']), new Set(), LOST_AGENT_MS - 1);
+  run.check(new Set(['r1']), new Set(['w1']), LOST_AGENT_MS);
+  run.check(new Set(['r1']), new Set(), 2 * LOST_AGENT_MS);
+  t.true(run.frame('c1', 'w1', exit('t1', 0)), 'still pending: seen again before the limit');
+  const lost = new ClusterRun('req', 'c1', ['r1'], 0);
+  lost.dispatched('r1', [{ agentId: 'w1', taskId: 't1' }], 0);
+  lost.check(new Set(['r1']), new Set(), LOST_AGENT_MS + 1);
+  const [result] = await lost.done;
+  t.is(result?.exitCode, null);
+  t.regex(result?.stderr ?? '', /agent disconnected before the command finished/);
+});
