@@ -1,4 +1,4 @@
-import anyTest, { type TestFn } from 'ava';
+import anyTest, { type ExecutionContext, type TestFn } from 'ava';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -8,6 +8,8 @@ import { parseJoinString } from '@credfwd/shared';
 import { CREDFWD_BIN, isolatedEnv } from './helpers/credfwd-cli.ts';
 import { createIamUser, startMoto, type IamUser, type Moto } from './helpers/moto.ts';
 import { collectOutput, descendantPids } from './helpers/processes.ts';
+import { prefixFor, startRedis } from './helpers/redis.ts';
+import { newServiceSecrets, startReplica } from './helpers/replicas.ts';
 
 const test = anyTest as TestFn<{ moto: Moto; launcher: IamUser }>;
 
@@ -85,12 +87,34 @@ function joinTokens(pids: number[]): string[] {
   return [...new Set(tokens)];
 }
 
+/** Fails the test for every secret found in any of the texts; names where, and only a prefix of the secret. */
+function assertNothingLeaked(t: ExecutionContext, secrets: string[], texts: Record<string, string>): void {
+  for (const [where, text] of Object.entries(texts)) {
+    const leaked = secrets.filter((secret) => text.includes(secret));
+    t.deepEqual(leaked.map((s) => `${s.slice(0, 4)}…`), [], `no secret in ${where}`);
+  }
+}
+
+/** Resolves once `count` workers have captured their credentials; bounded, as a hung launch would never get there. */
+async function workersCaptured(dir: string, count: number, deadlineMs = 30_000): Promise<void> {
+  const deadline = Date.now() + deadlineMs;
+  while (readdirSync(dir).filter((f) => f.startsWith('worker.') && readFileSync(join(dir, f), 'utf8').length > 0).length < count) {
+    if (Date.now() > deadline) throw new Error(`${count} workers did not capture their credentials within ${deadlineMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+function jobEnvFile(dir: string): { envFile: string; dbPassword: string } {
+  const dbPassword = `pw-${randomBytes(12).toString('hex')}`;
+  const envFile = join(dir, 'job.env');
+  writeFileSync(envFile, `DB_PASSWORD=${dbPassword}\nSECRETS_DIR=${dir}\n`, { mode: 0o600 });
+  return { envFile, dbPassword };
+}
+
 const leaksNothing = test.macro({
   async exec(t, scenario: Scenario) {
     const dir = mkdtempSync(join(tmpdir(), 'credfwd-secrets-'));
-    const dbPassword = `pw-${randomBytes(12).toString('hex')}`;
-    const envFile = join(dir, 'job.env');
-    writeFileSync(envFile, `DB_PASSWORD=${dbPassword}\nSECRETS_DIR=${dir}\n`, { mode: 0o600 });
+    const { envFile, dbPassword } = jobEnvFile(dir);
     const child = spawn(process.execPath, ['--', CREDFWD_BIN, 'launch', '--debug', '--workers', '2', '--env-file', envFile, ...scenario.args, '--', 'sh', '-c', CAPTURE], {
       env: isolatedEnv({ ...scenario.env(t.context), CREDFWD_LOG_LEVEL: 'debug' }),
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -113,11 +137,7 @@ const leaksNothing = test.macro({
     const secrets = [...new Set([t.context.launcher.secretAccessKey, dbPassword, ...tokens, ...capturedSecrets(dir)])];
     t.true(tokens.length >= 1, 'the join token is among the secrets searched for');
     t.true(secrets.length >= scenario.minSecrets, `secrets in play: ${secrets.length}`);
-    const seen = { 'launcher output and logs': result.stdout + result.stderr, 'argv and process titles': argv };
-    for (const [where, text] of Object.entries(seen)) {
-      const leaked = secrets.filter((secret) => text.includes(secret));
-      t.deepEqual(leaked.map((s) => `${s.slice(0, 4)}…`), [], `no secret in ${where}`);
-    }
+    assertNothingLeaked(t, secrets, { 'launcher output and logs': result.stdout + result.stderr, 'argv and process titles': argv });
     t.true(result.stderr.includes('"level":20') || result.stderr.includes('"level":"debug"'), 'debug logs were on');
   },
   title: (name) => `no secret in any log, output, argv or process title: ${name ?? ''}`,
@@ -142,4 +162,47 @@ test.serial('null mode with the launcher\'s keys present', leaksNothing, {
   // launcher secret, environ secret, join token
   minSecrets: 3,
   env: ({ launcher }) => ({ AWS_ACCESS_KEY_ID: launcher.accessKeyId, AWS_SECRET_ACCESS_KEY: launcher.secretAccessKey }),
+});
+
+test.serial('no secret in any log, output, argv or process title: a replica on Redis, launch --coordinator, role mode, endpoint delivery', async (t) => {
+  const redis = await startRedis();
+  t.teardown(() => redis.stop());
+  const secrets = newServiceSecrets();
+  const replicaIdentity = { AWS_ACCESS_KEY_ID: 'AKIAREPLICALEAKCHECK', AWS_SECRET_ACCESS_KEY: `replica-${randomBytes(12).toString('hex')}` };
+  const replica = await startReplica({
+    redisUrl: redis.url,
+    prefix: prefixFor(t.title).slice(0, -1),
+    secrets,
+    env: { ...replicaIdentity, AWS_REGION: 'us-east-1', AWS_ENDPOINT_URL_STS: t.context.moto.url, CREDFWD_LOG_LEVEL: 'debug' },
+  });
+  t.teardown(() => replica.kill());
+  const dir = mkdtempSync(join(tmpdir(), 'credfwd-secrets-'));
+  const { envFile, dbPassword } = jobEnvFile(dir);
+  const launcher = spawn(process.execPath, [
+    '--', CREDFWD_BIN, 'launch', '--coordinator', replica.url, '--debug', '--workers', '2', '--env-file', envFile,
+    '--credentials', 'role:arn:aws:iam::123456789012:role/leaky-service', '--delivery', 'endpoint', '--refresh-interval', '1s', '--region', 'us-east-1',
+    '--', 'sh', '-c', CAPTURE,
+  ], {
+    env: isolatedEnv({ CREDFWD_ADMIN_TOKEN: secrets.adminToken, CREDFWD_COORDINATOR_PIN: `sha256:${replica.pin}`, CREDFWD_LOG_LEVEL: 'debug' }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const done = collectOutput(launcher);
+  await workersCaptured(dir, 2);
+  const running = descendantPids(launcher.pid ?? 0);
+  const argv = commandLines([launcher.pid ?? 0, replica.service.child.pid ?? 0, ...running]);
+  const tokens = joinTokens(running);
+  writeFileSync(join(dir, 'release'), '');
+  const result = await done;
+  t.is(result.code, 0, result.stderr.slice(-2000));
+
+  const inPlay = [...new Set([secrets.adminToken, secrets.stateKey, replicaIdentity.AWS_SECRET_ACCESS_KEY, dbPassword, ...tokens, ...capturedSecrets(dir)])];
+  t.true(tokens.length >= 1, 'the join token is among the secrets searched for');
+  // admin token, state key, replica identity, environ secret, join token, minted key and token, two endpoint tokens
+  t.true(inPlay.length >= 9, `secrets in play: ${inPlay.length}`);
+  assertNothingLeaked(t, inPlay, {
+    'launcher output and logs': result.stdout + result.stderr,
+    'replica output and logs': replica.service.output(),
+    'argv and process titles': argv,
+  });
+  t.regex(replica.service.output(), /"level":20/, 'the replica logged at debug');
 });

@@ -6,6 +6,8 @@ export interface Service {
   child: ChildProcess;
   /** The output line that matched `ready`. */
   readyLine: string;
+  /** Every line it has printed so far, stdout and stderr, for what-leaked checks. */
+  output(): string;
   /** SIGTERM, then SIGKILL after a grace period; resolves once it has exited. Idempotent. */
   stop(): Promise<void>;
 }
@@ -35,6 +37,7 @@ const TAIL_LINES = 20;
 export async function startService(spec: ServiceSpec): Promise<Service> {
   const child = spawn(spec.command, spec.args, { stdio: ['ignore', 'pipe', 'pipe'], ...(spec.env ? { env: spec.env } : {}) });
   const tail: string[] = [];
+  const lines: string[] = [];
   let exited = false;
   const gone = new Promise<void>((resolve) => {
     const markGone = (): void => {
@@ -74,6 +77,7 @@ export async function startService(spec: ServiceSpec): Promise<Service> {
     for (const stream of [child.stdout, child.stderr]) {
       if (!stream) continue;
       createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => {
+        lines.push(line);
         tail.push(line);
         if (tail.length > TAIL_LINES) tail.shift();
         if (spec.ready.test(line)) {
@@ -96,5 +100,5 @@ export async function startService(spec: ServiceSpec): Promise<Service> {
     await stop();
     throw err;
   }
-  return { child, readyLine, stop };
+  return { child, readyLine, stop, output: () => lines.join('\n') };
 }
