@@ -1,8 +1,9 @@
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { CredfwdError, createLogger, onRefreshSchema, parseDuration, type OnRefresh } from '@credfwd/shared';
 import { reportError } from './cli-errors.ts';
+import type { ClusterOptions } from './coordinator.ts';
 import type { CredentialsOption } from './credentials-spec.ts';
-import { readFileSync } from 'node:fs';
 import { readEnvFile } from './env-file.ts';
 import { launchCluster, type Cluster } from './launch-cluster.ts';
 import { launchRemoteCluster } from './remote-launch.ts';
@@ -84,6 +85,18 @@ function environFrom(flags: LaunchFlags): Record<string, string> {
   return environ;
 }
 
+/** The cluster options both launches take from the flags: embedded and through a service. */
+function clusterOptionsFrom(flags: LaunchFlags): ClusterOptions {
+  return {
+    credentials: credentialsOption(flags.credentials),
+    environ: environFrom(flags),
+    ...(flags.region ? { region: flags.region } : {}),
+    ...(flags.duration ? { durationSeconds: parseDuration(flags.duration, '--duration') } : {}),
+    delivery: deliveryOption(flags.delivery),
+    ...(flags.refreshInterval ? { refreshIntervalSeconds: parseDuration(flags.refreshInterval, '--refresh-interval') } : {}),
+  };
+}
+
 function printResults(results: WorkerResult[], json: boolean): void {
   for (const r of results) {
     if (json) {
@@ -138,12 +151,7 @@ async function launchOnService(command: string[], flags: LaunchFlags, coordinato
     coordinatorPin: pin,
     adminToken,
     workers: flags.workers,
-    credentials: credentialsOption(flags.credentials),
-    environ: environFrom(flags),
-    ...(flags.region ? { region: flags.region } : {}),
-    ...(flags.duration ? { durationSeconds: parseDuration(flags.duration, '--duration') } : {}),
-    delivery: deliveryOption(flags.delivery),
-    ...(flags.refreshInterval ? { refreshIntervalSeconds: parseDuration(flags.refreshInterval, '--refresh-interval') } : {}),
+    ...clusterOptionsFrom(flags),
     logger,
     echoAgentLogs: logger.isLevelEnabled('info'),
     onProgress: progress,
@@ -177,12 +185,7 @@ async function launch(command: string[], flags: LaunchFlags): Promise<number> {
   const interrupted = untilSignal();
   const cluster: Cluster = await launchCluster({
     workers: flags.workers,
-    credentials: credentialsOption(flags.credentials),
-    environ: environFrom(flags),
-    ...(flags.region ? { region: flags.region } : {}),
-    ...(flags.duration ? { durationSeconds: parseDuration(flags.duration, '--duration') } : {}),
-    delivery: deliveryOption(flags.delivery),
-    ...(flags.refreshInterval ? { refreshIntervalSeconds: parseDuration(flags.refreshInterval, '--refresh-interval') } : {}),
+    ...clusterOptionsFrom(flags),
     ...(flags.listen ? { listen: flags.listen } : {}),
     ...(flags.publicAddress ? { publicAddress: flags.publicAddress } : {}),
     logger,

@@ -34,5 +34,5 @@ export function capturedLogger(): CapturedLogger {
     waiters.add(check);
     check();
   });
-  return { logger: createLogger({ name: 'credfwd-agent-test', level: 'debug', destination: sink }), text: () => text, waitFor };
+  return { logger: createLogger({ name: 'credfwd-test', level: 'debug', destination: sink }), text: () => text, waitFor };
 }
