@@ -8,6 +8,7 @@ import { Session } from 'node:inspector/promises';
 import { performance } from 'node:perf_hooks';
 import { Coordinator, type ClusterOptions } from '@credfwd/coordinator';
 import { createLogger } from '@credfwd/shared';
+import { BENCH_ADMISSION_LIMITS } from './lib/admission.ts';
 import { topFunctions, type HotFunction, type CpuProfile } from './lib/cpu-profile.ts';
 import { serve } from './lib/worker-side.ts';
 import { sleep } from './lib/deadline.ts';
@@ -106,12 +107,8 @@ function entry(seq: number): Seen {
   return found;
 }
 
-const BENCH_ADMISSION_LIMITS = { maxPendingHandshakes: 20_000, handshakesPerSecond: 1_000_000, handshakeBurst: 1_000_000 };
-
 async function start(params: StartParams): Promise<StartAnswer> {
   const logger = createLogger({ name: 'bench-coordinator', level: 'warn' });
-  // Admission limits are for hostile floods; this benchmark measures refresh fan-out to agents that have joined, so a
-  // whole simulated fleet may join at once rather than at the default 200 handshakes a second.
   const c = await Coordinator.start({ logger, limits: BENCH_ADMISSION_LIMITS });
   coordinator = c;
   const launcher = async (): Promise<AwsCredentialIdentity> => {

@@ -3,7 +3,7 @@ import { AGENT_IDLE_MS, type FanoutResult } from './fanout.ts';
 import type { LaunchResult } from './launch.ts';
 import type { Machine } from './lib/machine.ts';
 import { num, table, verdict } from './lib/markdown.ts';
-import { AGENTS_PER_SIM_PROCESS } from './lib/sim-cluster.ts';
+import { AGENTS_PER_SIM_PROCESS } from './lib/sim-fleet.ts';
 import { STS_REQUESTS_PER_SECOND, type StsResult } from './sts-calls.ts';
 import type { MemoryFloorResult } from './memory-floor.ts';
 

@@ -16,7 +16,7 @@ import { descendantPids } from '../tests/helpers/processes.ts';
 import { killAll, killDescendants } from './lib/children.ts';
 import { withDeadline } from './lib/deadline.ts';
 import { describeMachine } from './lib/machine.ts';
-import { AGENTS_PER_SIM_PROCESS } from './lib/sim-cluster.ts';
+import { AGENTS_PER_SIM_PROCESS } from './lib/sim-fleet.ts';
 import { renderReport, type Outcome, type Results } from './report.ts';
 import { runStsCalls } from './sts-calls.ts';
 import { runMemoryFloor } from './memory-floor.ts';
