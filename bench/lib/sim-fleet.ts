@@ -19,6 +19,8 @@ export interface SimFleet {
   reasons: string[];
   /** Time to connect every agent and have each hold its first credentials, ms. */
   connectMs: number;
+  /** The simulator processes, for their CPU time. */
+  pids: number[];
   status(): Promise<StatusAnswer[]>;
   /** Asks every simulator to exit, then makes sure it has. Idempotent. */
   close(): Promise<void>;
@@ -61,6 +63,7 @@ export async function startSimFleet(options: SimFleetOptions): Promise<SimFleet>
       failed: answers.reduce((sum, a) => sum + a.failed, 0),
       reasons: [...new Set(answers.flatMap((a) => a.reasons))],
       connectMs: performance.now() - started,
+      pids: sims.flatMap((sim) => (sim.child.pid === undefined ? [] : [sim.child.pid])),
       status: () => Promise.all(sims.map((sim) => sim.call<StatusAnswer>('status'))),
       close,
     };
