@@ -146,12 +146,12 @@ export class Replica {
     });
     this.hub.on('refused', (code) => this.#metrics.refused(code));
     this.hub.on('agent-ready', (clusterId, agentId, seq) => {
-      const remote = this.hub.agents(clusterId).find((a) => a.agentId === agentId)?.remote ?? '';
+      const remote = this.hub.agent(clusterId, agentId)?.remote ?? '';
       this.#presence?.agentJoined(clusterId, { agentId, remote, ackedSeq: seq }).catch((err: unknown) => this.#logger.warn({ clusterId, agentId, reason: reason(err) }, 'could not register agent in Redis'));
     });
     this.hub.on('agent-gone', (clusterId, agentId) => {
       // A reconnecting agent's old connection closes after its new one is in.
-      if (this.hub.agents(clusterId).some((a) => a.agentId === agentId)) return;
+      if (this.hub.agent(clusterId, agentId)) return;
       this.#presence?.agentLeft(clusterId, agentId).catch((err: unknown) => this.#logger.warn({ clusterId, agentId, reason: reason(err) }, 'could not unregister agent in Redis'));
     });
     this.#refresh = new DistributedRefresh({ connection: this.#bullConnection, prefix: keys.bull, logger: this.#logger, refresh: (job) => this.#refreshJob(job) });
