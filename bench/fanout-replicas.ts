@@ -23,6 +23,7 @@ export interface ReplicaShare {
   latency: LatencySummary;
 }
 
+/** One size's result: latencies over every agent, and per replica. */
 export interface ReplicaFanoutResult {
   size: ReplicaFanoutSize;
   replicas: number;

@@ -10,6 +10,7 @@ import { BENCH_ADMISSION_LIMITS } from './lib/admission.ts';
 import { machineMs } from './lib/clock.ts';
 import { serve } from './lib/worker-side.ts';
 
+/** What a replica needs to join the service: where Redis is, and the service's secrets. */
 export interface ReplicaStartParams {
   redisUrl: string;
   redisPrefix: string;
@@ -18,6 +19,7 @@ export interface ReplicaStartParams {
   adminToken: string;
 }
 
+/** The started replica, as the admin client needs it. */
 export interface ReplicaStartAnswer {
   replicaId: string;
   /** `https://127.0.0.1:PORT` of its admin API. */

@@ -38,7 +38,10 @@ export async function startRedisServer(): Promise<RedisServer> {
       }
     };
     stdout.setEncoding('utf8').on('data', onData);
-    void server.exited.then(() => reject(new Error(`redis-server exited before it was ready: ${(seen + server.stderrTail()).trim().split('\n').slice(-3).join(' | ')}`)));
+    void server.exited.then(() => {
+      const why = server.child.pid === undefined ? 'could not be started (is redis-server on PATH?)' : `exited before it was ready: ${(seen + server.stderrTail()).trim().split('\n').slice(-3).join(' | ')}`;
+      reject(new Error(`redis-server ${why}`));
+    });
   });
   try {
     await withDeadline(ready, 10_000, 'redis-server start');
