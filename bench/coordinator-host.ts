@@ -174,6 +174,9 @@ async function profileWhile<T>(path: string | undefined, work: () => Promise<T>)
 
 function measure(params: MeasureParams): Promise<MeasureAnswer> {
   const after = lastSeq;
+  // A refresh already under way when measuring starts had some acks go unrecorded: only refreshes minted from now count.
+  const startedAt = performance.now();
+  const timed = ([seq, s]: [number, Seen]): boolean => seq > after && s.mintAt >= startedAt;
   expected = params.expected;
   for (const seq of seen.keys()) if (seq <= after) seen.delete(seq);
   const done = new Promise<void>((resolve) => {
@@ -185,13 +188,13 @@ function measure(params: MeasureParams): Promise<MeasureAnswer> {
       resolve();
     };
     onProgress = () => {
-      const complete = [...seen.entries()].filter(([seq, s]) => seq > after && s.acks.length >= params.expected && s.pushedAt !== undefined);
+      const complete = [...seen.entries()].filter(([seq, s]) => timed([seq, s]) && s.acks.length >= params.expected && s.pushedAt !== undefined);
       if (complete.length >= params.rounds) finish();
     };
   });
   return profileWhile(params.profilePath, () => done).then(({ hot }) => {
     const rounds = [...seen.entries()]
-      .filter(([seq]) => seq > after)
+      .filter(timed)
       .sort(([a], [b]) => a - b)
       .slice(0, params.rounds)
       .map(([seq, s]) => ({
