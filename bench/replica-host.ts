@@ -21,7 +21,6 @@ export interface ReplicaStartParams {
 
 /** The started replica, as the admin client needs it. */
 export interface ReplicaStartAnswer {
-  replicaId: string;
   /** `https://127.0.0.1:PORT` of its admin API. */
   url: string;
   /** Hex SHA-256 of the service certificate. */
@@ -54,7 +53,7 @@ async function start(params: ReplicaStartParams): Promise<ReplicaStartAnswer> {
     if (!times) acks.set(seq, (times = []));
     times.push(at);
   });
-  return { replicaId: started.replicaId, url: `https://${started.address}`, pin: started.pin };
+  return { url: `https://${started.address}`, pin: started.pin };
 }
 
 serve({

@@ -16,7 +16,6 @@ const ROLE_ARN = 'arn:aws:iam::123456789012:role/credfwd-bench';
 
 /** One replica process of the service. */
 export interface ReplicaHandle {
-  replicaId: string;
   pid: number;
   readyCount(): Promise<number>;
   ackCounts(): Promise<AckCounts>;
@@ -95,7 +94,7 @@ export async function startReplicaService(options: ReplicaServiceOptions): Promi
     };
     // One first, so the others load the TLS identity it made rather than racing to make their own.
     const first = await startOne();
-    const started = [first, ...(await Promise.all(Array.from({ length: options.replicas - 1 }, startOne)))];
+    await Promise.all(Array.from({ length: options.replicas - 1 }, startOne));
     const admin = new AdminClient({ url: first.url, pin: first.pin, adminToken: secrets.adminToken });
     const cluster = await withDeadline(admin.createCluster({
       credentials: `role:${ROLE_ARN}`,
@@ -103,16 +102,12 @@ export async function startReplicaService(options: ReplicaServiceOptions): Promi
     }), 30_000, 'cluster creation');
     const stub = sts;
     return {
-      replicas: started.map((answer, i) => {
-        const host = hosts[i]!;
-        return {
-          replicaId: answer.replicaId,
-          pid: host.child.pid ?? 0,
-          readyCount: () => host.call<number>('readyCount', cluster.id),
-          ackCounts: () => host.call<AckCounts>('ackCounts'),
-          ackTimes: (seqs) => host.call<AckTimes>('ackTimes', seqs),
-        };
-      }),
+      replicas: hosts.map((host) => ({
+        pid: host.child.pid ?? 0,
+        readyCount: () => host.call<number>('readyCount', cluster.id),
+        ackCounts: () => host.call<AckCounts>('ackCounts'),
+        ackTimes: (seqs) => host.call<AckTimes>('ackTimes', seqs),
+      })),
       redisPid: redis.pid,
       mints: () => stub.mints(),
       joinString: cluster.joinString,
