@@ -8,6 +8,7 @@ import { Session } from 'node:inspector/promises';
 import { performance } from 'node:perf_hooks';
 import { Coordinator, type ClusterOptions } from '@credfwd/coordinator';
 import { createLogger } from '@credfwd/shared';
+import { BENCH_ADMISSION_LIMITS } from './lib/admission.ts';
 import { topFunctions, type HotFunction, type CpuProfile } from './lib/cpu-profile.ts';
 import { serve } from './lib/worker-side.ts';
 import { sleep } from './lib/deadline.ts';
@@ -106,12 +107,8 @@ function entry(seq: number): Seen {
   return found;
 }
 
-const BENCH_ADMISSION_LIMITS = { maxPendingHandshakes: 20_000, handshakesPerSecond: 1_000_000, handshakeBurst: 1_000_000 };
-
 async function start(params: StartParams): Promise<StartAnswer> {
   const logger = createLogger({ name: 'bench-coordinator', level: 'warn' });
-  // Admission limits are for hostile floods; this benchmark measures refresh fan-out to agents that have joined, so a
-  // whole simulated fleet may join at once rather than at the default 200 handshakes a second.
   const c = await Coordinator.start({ logger, limits: BENCH_ADMISSION_LIMITS });
   coordinator = c;
   const launcher = async (): Promise<AwsCredentialIdentity> => {
@@ -177,6 +174,9 @@ async function profileWhile<T>(path: string | undefined, work: () => Promise<T>)
 
 function measure(params: MeasureParams): Promise<MeasureAnswer> {
   const after = lastSeq;
+  // A refresh already under way when measuring starts had some acks go unrecorded: only refreshes minted from now count.
+  const startedAt = performance.now();
+  const timed = ([seq, s]: [number, Seen]): boolean => seq > after && s.mintAt >= startedAt;
   expected = params.expected;
   for (const seq of seen.keys()) if (seq <= after) seen.delete(seq);
   const done = new Promise<void>((resolve) => {
@@ -188,13 +188,13 @@ function measure(params: MeasureParams): Promise<MeasureAnswer> {
       resolve();
     };
     onProgress = () => {
-      const complete = [...seen.entries()].filter(([seq, s]) => seq > after && s.acks.length >= params.expected && s.pushedAt !== undefined);
+      const complete = [...seen.entries()].filter(([seq, s]) => timed([seq, s]) && s.acks.length >= params.expected && s.pushedAt !== undefined);
       if (complete.length >= params.rounds) finish();
     };
   });
   return profileWhile(params.profilePath, () => done).then(({ hot }) => {
     const rounds = [...seen.entries()]
-      .filter(([seq]) => seq > after)
+      .filter(timed)
       .sort(([a], [b]) => a - b)
       .slice(0, params.rounds)
       .map(([seq, s]) => ({

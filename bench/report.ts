@@ -1,9 +1,10 @@
 import type { EndpointResult } from './endpoint.ts';
 import { AGENT_IDLE_MS, type FanoutResult } from './fanout.ts';
+import type { ReplicaFanoutResult } from './fanout-replicas.ts';
 import type { LaunchResult } from './launch.ts';
 import type { Machine } from './lib/machine.ts';
 import { num, table, verdict } from './lib/markdown.ts';
-import { AGENTS_PER_SIM_PROCESS } from './lib/sim-cluster.ts';
+import { AGENTS_PER_SIM_PROCESS } from './lib/sim-fleet.ts';
 import { STS_REQUESTS_PER_SECOND, type StsResult } from './sts-calls.ts';
 import type { MemoryFloorResult } from './memory-floor.ts';
 
@@ -17,6 +18,7 @@ export interface Results {
   /** Things the reader must know: skipped sizes, a low file-descriptor limit. */
   notices: string[];
   fanout: Outcome<FanoutResult>[];
+  replicaFanout: Outcome<ReplicaFanoutResult>[];
   memoryFloor: Outcome<MemoryFloorResult>[];
   sts: Outcome<StsResult>[];
   endpoint: Outcome<EndpointResult>[];
@@ -78,6 +80,61 @@ function fanoutSection(outcomes: Outcome<FanoutResult>[]): string {
     'once: the benchmark times refreshes, not joining; `tests/mass-reconnect.test.ts` covers joining under the cap.',
     '',
     table(['agents', 'acks timed', 'p50 ms', 'p99 ms', 'max ms', 'all pushes sent, ms', 'coordinator CPU per agent, µs', 'target', 'result', 'connect all, s', 'failed connects / missing acks / bad pushes'], rows),
+    ...values(outcomes).filter((r) => r.connectFailures.length > 0).map((r) => `\n${num(r.connected)} agents, failed connection attempts, each retried: ${r.connectFailures.join('; ')}.`),
+    failures(outcomes),
+  ].join('\n');
+}
+
+function replicaFanoutSection(outcomes: Outcome<ReplicaFanoutResult>[], single: Outcome<FanoutResult>[]): string {
+  const singleP99 = (agents: number): string => num(values(single).find((r) => r.size.agents === agents)?.latency.p99);
+  const rows = values(outcomes).map((r) => {
+    const target = r.size.targetP99Ms;
+    const complete = r.missingAcks === 0 && r.failedToConnect === 0 && r.badPushes === 0;
+    return [
+      num(r.connected),
+      r.perReplica.map((p) => num(p.agents)).join(' / '),
+      `${num(r.size.rounds)} × ${num(r.connected)}`,
+      num(r.latency.p50),
+      num(r.latency.p99),
+      num(r.latency.max),
+      target === undefined ? '—' : `p99 < ${num(target)}`,
+      target === undefined ? '—' : verdict(complete && r.latency.p99 < target),
+      singleP99(r.size.agents),
+      `${num(r.cpuPerAgentUs.replicas)} / ${num(r.cpuPerAgentUs.redis)} / ${num(r.cpuPerAgentUs.simulators)}`,
+      num(r.connectSeconds, 1),
+      `${num(r.failedToConnect)} / ${num(r.missingAcks)} / ${num(r.badPushes)}`,
+    ];
+  });
+  const split = values(outcomes).flatMap((r) => r.perReplica.map((p, i) => [
+    num(r.connected),
+    i === 0 ? `${i + 1} (created the cluster)` : String(i + 1),
+    num(p.agents),
+    num(p.latency.count),
+    num(p.latency.p50),
+    num(p.latency.p99),
+    num(p.latency.max),
+  ]));
+  return [
+    '## Fan-out through 2 replicas on Redis: mint to last ack',
+    '',
+    'The same simulated agents, joined to a distributed service instead: two replicas (the `Replica` API that `credfwd serve`',
+    'runs, each in a process of its own, with the admission limits raised as above) sharing a private `redis-server` that the',
+    'benchmark starts on a free port. One role cluster is created through the first replica\'s admin API; its join string lists',
+    'both replicas and each agent starts with the one its id picks, as a real agent does (the split is the "agents per',
+    'replica" column). Each refresh is a BullMQ job that one replica runs: it mints, stores the sealed credentials in Redis and',
+    'announces them over pub/sub; each replica then loads and unseals them and seals them again to each of its agents. The',
+    'replicas mint with their own identity through STS, here a stub STS in the benchmark process that answers AssumeRole at',
+    'once (as cheap as the passthrough mint above): the clock starts when the stub receives the refresh\'s AssumeRole and',
+    'stops at each agent\'s ack as its replica sees it (hub `agent-ready`), on CLOCK_MONOTONIC, which all processes of the',
+    'machine share. Redis, both replicas and the simulators share the machine\'s cores; the CPU columns say where their time',
+    'went (from /proc, over the whole timed window, so the idle seconds between refreshes are in them too), divided by the',
+    'acks timed.',
+    '',
+    table(['agents', 'agents per replica', 'acks timed', 'p50 ms', 'p99 ms', 'max ms', 'target', 'result', 'one coordinator, p99 ms (above)', 'CPU per agent per refresh, µs: replicas / Redis / simulators', 'connect all, s', 'failed connects / missing acks / bad pushes'], rows),
+    '',
+    'Per replica:',
+    '',
+    table(['agents', 'replica', 'agents held', 'acks timed', 'p50 ms', 'p99 ms', 'max ms'], split),
     ...values(outcomes).filter((r) => r.connectFailures.length > 0).map((r) => `\n${num(r.connected)} agents, failed connection attempts, each retried: ${r.connectFailures.join('; ')}.`),
     failures(outcomes),
   ].join('\n');
@@ -211,6 +268,8 @@ export function renderReport(results: Results, analysis: string): string {
     ...results.notices.map((n) => `- **Note:** ${n}`),
     '',
     fanoutSection(results.fanout),
+    '',
+    replicaFanoutSection(results.replicaFanout, results.fanout),
     '',
     memorySection(results.fanout, results.memoryFloor),
     '',

@@ -11,12 +11,13 @@ import { startMoto, type Moto } from '../tests/helpers/moto.ts';
 import { startStsCounter, type StsCounter } from '../tests/helpers/sts-counter.ts';
 import { runEndpoint, type EndpointLoad } from './endpoint.ts';
 import { AGENT_IDLE_MS, runFanout, type FanoutSize } from './fanout.ts';
+import { runReplicaFanout, type ReplicaFanoutSize } from './fanout-replicas.ts';
 import { runLaunch } from './launch.ts';
 import { descendantPids } from '../tests/helpers/processes.ts';
 import { killAll, killDescendants } from './lib/children.ts';
 import { withDeadline } from './lib/deadline.ts';
 import { describeMachine } from './lib/machine.ts';
-import { AGENTS_PER_SIM_PROCESS } from './lib/sim-cluster.ts';
+import { AGENTS_PER_SIM_PROCESS } from './lib/sim-fleet.ts';
 import { renderReport, type Outcome, type Results } from './report.ts';
 import { runStsCalls } from './sts-calls.ts';
 import { runMemoryFloor } from './memory-floor.ts';
@@ -26,6 +27,8 @@ const ANALYSIS = fileURLToPath(new URL('./analysis.md', import.meta.url));
 
 interface Plan {
   fanout: FanoutSize[];
+  /** Fan-out through two replicas on Redis. */
+  replicaFanout: ReplicaFanoutSize[];
   stsWorkers: number[];
   endpoint: EndpointLoad;
   launchWorkers: number[];
@@ -42,6 +45,11 @@ const FULL: Plan = {
     { agents: 5_000, rounds: 3, refreshIntervalSeconds: 6, memory: false, profile: false },
     { agents: 10_000, rounds: 3, refreshIntervalSeconds: 8, targetP99Ms: 2_000, memory: true, profile: true },
   ],
+  replicaFanout: [
+    { agents: 1_000, rounds: 3, refreshIntervalSeconds: 3, targetP99Ms: 250 },
+    { agents: 5_000, rounds: 3, refreshIntervalSeconds: 6 },
+    { agents: 10_000, rounds: 3, refreshIntervalSeconds: 8, targetP99Ms: 2_000 },
+  ],
   stsWorkers: [10, 100, 1_000],
   endpoint: { connections: 8, warmupMs: 1_000, durationMs: 5_000 },
   launchWorkers: [1, 10, 50],
@@ -54,6 +62,7 @@ const QUICK: Plan = {
     { agents: 100, rounds: 3, refreshIntervalSeconds: 2, memory: false, profile: false },
     { agents: 1_000, rounds: 2, refreshIntervalSeconds: 3, targetP99Ms: 250, memory: true, profile: true },
   ],
+  replicaFanout: [{ agents: 200, rounds: 2, refreshIntervalSeconds: 2 }],
   stsWorkers: [10, 100],
   endpoint: { connections: 8, warmupMs: 500, durationMs: 2_000 },
   launchWorkers: [1, 10],
@@ -125,7 +134,7 @@ async function main(): Promise<number> {
   mkdirSync(profileDir, { recursive: true });
   mkdirSync(dirname(outFile), { recursive: true });
   const started = performance.now();
-  const results: Results = { machine: describeMachine(), command: commandLine(argv), totalSeconds: 0, notices: [], fanout: [], memoryFloor: [], sts: [], endpoint: [], launch: [] };
+  const results: Results = { machine: describeMachine(), command: commandLine(argv), totalSeconds: 0, notices: [], fanout: [], replicaFanout: [], memoryFloor: [], sts: [], endpoint: [], launch: [] };
   if (results.machine.loadAtStart > results.machine.cores / 2) {
     // Only the start tells of other work: later, the load average counts this run's own processes.
     results.notices.push(`other work was running when the run started (load ${results.machine.loadAtStart.toFixed(2)} on ${results.machine.cores} cores): timings are pessimistic.`);
@@ -147,15 +156,18 @@ async function main(): Promise<number> {
   watchdog.unref();
 
   const fdLimit = openFileLimit();
-  const fitting = plan.fanout.filter((s) => s.agents + FD_HEADROOM <= fdLimit && AGENTS_PER_SIM_PROCESS + FD_HEADROOM <= fdLimit);
-  if (fitting.length < plan.fanout.length) {
-    const skipped = plan.fanout.filter((s) => !fitting.includes(s)).map((s) => s.agents).join(', ');
-    const notice = `ulimit -n is ${fdLimit}, too low for ${skipped} agents (one descriptor per socket); those sizes were skipped. Raise it (ulimit -n 20000) and run again.`;
+  const fits = (s: { agents: number }): boolean => s.agents + FD_HEADROOM <= fdLimit && AGENTS_PER_SIM_PROCESS + FD_HEADROOM <= fdLimit;
+  const skipped = [...plan.fanout, ...plan.replicaFanout].filter((s) => !fits(s)).map((s) => s.agents);
+  if (skipped.length > 0) {
+    const notice = `ulimit -n is ${fdLimit}, too low for ${[...new Set(skipped)].join(', ')} agents (one descriptor per socket); those sizes were skipped. Raise it (ulimit -n 20000) and run again.`;
     log(notice);
     results.notices.push(notice);
   }
 
-  for (const size of fitting) results.fanout.push(await attempt(`fan-out, ${size.agents} agents`, () => runFanout(size, profileDir)));
+  for (const size of plan.fanout.filter(fits)) results.fanout.push(await attempt(`fan-out, ${size.agents} agents`, () => runFanout(size, profileDir)));
+  for (const size of plan.replicaFanout.filter(fits)) {
+    results.replicaFanout.push(await attempt(`fan-out through 2 replicas, ${size.agents} agents`, () => runReplicaFanout(size)));
+  }
   results.memoryFloor.push(await attempt('memory floors', () => runMemoryFloor(plan.floorConnections, AGENT_IDLE_MS)));
 
   let moto: Moto | undefined;
@@ -179,7 +191,7 @@ async function main(): Promise<number> {
   }
   clearTimeout(watchdog);
   write();
-  const failed = [...results.fanout, ...results.memoryFloor, ...results.sts, ...results.endpoint, ...results.launch].filter((o) => !o.ok).length;
+  const failed = [...results.fanout, ...results.replicaFanout, ...results.memoryFloor, ...results.sts, ...results.endpoint, ...results.launch].filter((o) => !o.ok).length;
   return failed === 0 ? 0 : 1;
 }
 

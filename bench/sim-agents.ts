@@ -20,10 +20,12 @@ import {
   encodeMessage,
   openJson,
   parseJoinString,
+  tokenVerifier,
   type CoordinatorMessage,
   type ExchangeKeyPair,
   type JoinInfo,
 } from '@credfwd/shared';
+import { firstAddressIndex } from '@credfwd/worker-agent';
 import { sleep } from './lib/deadline.ts';
 import { forEachLimited } from './lib/pool.ts';
 import { serve } from './lib/worker-side.ts';
@@ -65,7 +67,8 @@ const sockets = new Set<WebSocket>();
  */
 function runAgent(join: JoinInfo, agentId: string, keyPair: ExchangeKeyPair): Promise<void> {
   return new Promise((resolve, reject) => {
-    const address = join.addresses[0] ?? '';
+    // The replica a real agent of this id starts with: a fleet given every replica's address spreads as a real one does.
+    const address = join.addresses[firstAddressIndex(agentId, join.addresses.length)] ?? '';
     const ws = new WebSocket(`wss://${address}/v1/agent`, {
       // The certificate is self-signed: the pin below is the whole check, as in the real agent.
       rejectUnauthorized: false,
@@ -93,7 +96,8 @@ function runAgent(join: JoinInfo, agentId: string, keyPair: ExchangeKeyPair): Pr
         case 'challenge': {
           const transcript = { nonce: message.nonce, clusterId: join.clusterId, agentId, agentPublicKey: keyPair.publicKey, coordinatorPublicKey: message.publicKey };
           key = deriveSessionKey(keyPair, message.publicKey, transcript);
-          ws.send(encodeMessage({ type: 'proof', mac: computeProof(join.token, transcript) }));
+          // Keyed by the token's verifier, as the real agent does: the coordinator keeps only the verifier.
+          ws.send(encodeMessage({ type: 'proof', mac: computeProof(tokenVerifier(join.token), transcript) }));
           return;
         }
         case 'welcome':

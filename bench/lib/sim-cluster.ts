@@ -1,16 +1,11 @@
 import { fileURLToPath } from 'node:url';
 import type { MeasureAnswer, MeasureParams, MemoryAnswer, StartAnswer, StartParams } from '../coordinator-host.ts';
-import type { ConnectAnswer, StatusAnswer } from '../sim-agents.ts';
-import { spawnWorker, type Worker } from './children.ts';
+import type { StatusAnswer } from '../sim-agents.ts';
+import { spawnWorker } from './children.ts';
 import { withDeadline } from './deadline.ts';
+import { startSimFleet, type SimFleet } from './sim-fleet.ts';
 
 const HOST = fileURLToPath(new URL('../coordinator-host.ts', import.meta.url));
-const SIMS = fileURLToPath(new URL('../sim-agents.ts', import.meta.url));
-
-/** Sockets one simulator process holds at most: a single process cannot drive 10,000 on its own. */
-export const AGENTS_PER_SIM_PROCESS = 2_500;
-/** Handshakes each simulator process keeps in flight while connecting. */
-const CONNECT_CONCURRENCY = 32;
 
 /** A coordinator process with one cluster, and the simulator processes joined to it. */
 export interface SimCluster {
@@ -44,15 +39,12 @@ export interface SimClusterOptions extends StartParams {
  */
 export async function startSimCluster(options: SimClusterOptions): Promise<SimCluster> {
   const host = spawnWorker(HOST, { execArgv: ['--expose-gc'], ...(options.env ? { env: options.env } : {}) });
-  const sims: Worker[] = [];
+  let fleet: SimFleet | undefined;
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
       // Simulators first, so the coordinator is not busy with their goodbyes while it stops.
-      await Promise.all(sims.map(async (sim) => {
-        await sim.call('exit').catch(() => undefined);
-        await sim.stop();
-      }));
+      await fleet?.close();
       await host.call('stop').catch(() => undefined);
       await host.stop();
     })();
@@ -64,24 +56,17 @@ export async function startSimCluster(options: SimClusterOptions): Promise<SimCl
       refreshIntervalSeconds: options.refreshIntervalSeconds,
     }), 30_000, 'coordinator start');
     await options.beforeAgents?.({ memory: () => host.call<MemoryAnswer>('memory') });
-    const processes = Math.max(1, Math.ceil(options.agents / AGENTS_PER_SIM_PROCESS));
-    const started = performance.now();
-    const answers = await withDeadline(Promise.all(Array.from({ length: processes }, (_, i) => {
-      const sim = spawnWorker(SIMS, options.env ? { env: options.env } : {});
-      sims.push(sim);
-      const count = Math.floor(options.agents / processes) + (i < options.agents % processes ? 1 : 0);
-      return sim.call<ConnectAnswer>('connect', { joinString, idPrefix: `sim${i}`, count, concurrency: CONNECT_CONCURRENCY });
-    })), options.connectTimeoutMs, `connecting ${options.agents} simulated agents`);
-    const connectMs = performance.now() - started;
+    const sims = await startSimFleet({ joinString, agents: options.agents, connectTimeoutMs: options.connectTimeoutMs, ...(options.env ? { env: options.env } : {}) });
+    fleet = sims;
     return {
-      agents: answers.reduce((sum, a) => sum + a.connected, 0),
-      connectMs,
-      failed: answers.reduce((sum, a) => sum + a.failed, 0),
-      reasons: [...new Set(answers.flatMap((a) => a.reasons))],
+      agents: sims.connected,
+      connectMs: sims.connectMs,
+      failed: sims.failed,
+      reasons: sims.reasons,
       measure: (params) => host.call<MeasureAnswer>('measure', params),
       memory: () => host.call<MemoryAnswer>('memory'),
       readyCount: () => host.call<number>('readyCount'),
-      simStatus: () => Promise.all(sims.map((sim) => sim.call<StatusAnswer>('status'))),
+      simStatus: () => sims.status(),
       joinString,
       close,
     };

@@ -251,6 +251,12 @@ export class AgentHub extends EventEmitter<HubEvents> {
     return [...entry.sessions.values()].map((s) => ({ agentId: s.agentId ?? '', remote: s.remote, ackedSeq: s.ackedSeq }));
   }
 
+  /** One authenticated agent of a cluster, without listing the others: called once per ack, so it must not cost O(agents). */
+  agent(clusterId: string, agentId: string): AgentStatus | undefined {
+    const session = this.#clusters.get(clusterId)?.sessions.get(agentId);
+    return session && { agentId, remote: session.remote, ackedSeq: session.ackedSeq };
+  }
+
   /** Agents holding the cluster's current credentials (every joined agent in null mode). */
   readyAgents(clusterId: string): string[] {
     const entry = this.#clusters.get(clusterId);

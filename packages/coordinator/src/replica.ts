@@ -12,7 +12,7 @@ import {
   type Output,
 } from '@credfwd/shared';
 import { createAdminApi, type CreateClusterRequest, type RunRequest } from './admin-api.ts';
-import { AgentHub, type CurrentCredentials } from './agent-hub.ts';
+import { AgentHub, type AdmissionLimits, type CurrentCredentials } from './agent-hub.ts';
 import type { SessionCluster } from './agent-session.ts';
 import { ClusterRun } from './cluster-run.ts';
 import { ClusterStore, type PublicClusterRecord, type StoredCredentials, type StoredRefreshStatus } from './cluster-store.ts';
@@ -43,6 +43,12 @@ export interface ReplicaOptions {
   /** A given certificate for every replica (`--tls-cert/--tls-key`); otherwise one shared through Redis. */
   tls?: TlsIdentity;
   heartbeatIntervalMs?: number;
+  /**
+   * Limits on unauthenticated traffic to the agent port, as the embedded
+   * coordinator takes them; see {@link AdmissionLimits} for the defaults.
+   * `credfwd serve` keeps the defaults; the fan-out benchmark raises them.
+   */
+  limits?: Partial<AdmissionLimits>;
 }
 
 /** How often a replica collecting a run checks for dead replicas and lost agents. */
@@ -117,6 +123,7 @@ export class Replica {
       tls,
       logger: this.#logger,
       ...(options.heartbeatIntervalMs ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
+      ...(options.limits ? { limits: options.limits } : {}),
       onRequest: createAdminApi({
         adminToken: options.secrets.adminToken,
         replicaId: this.replicaId,
@@ -139,12 +146,12 @@ export class Replica {
     });
     this.hub.on('refused', (code) => this.#metrics.refused(code));
     this.hub.on('agent-ready', (clusterId, agentId, seq) => {
-      const remote = this.hub.agents(clusterId).find((a) => a.agentId === agentId)?.remote ?? '';
+      const remote = this.hub.agent(clusterId, agentId)?.remote ?? '';
       this.#presence?.agentJoined(clusterId, { agentId, remote, ackedSeq: seq }).catch((err: unknown) => this.#logger.warn({ clusterId, agentId, reason: reason(err) }, 'could not register agent in Redis'));
     });
     this.hub.on('agent-gone', (clusterId, agentId) => {
       // A reconnecting agent's old connection closes after its new one is in.
-      if (this.hub.agents(clusterId).some((a) => a.agentId === agentId)) return;
+      if (this.hub.agent(clusterId, agentId)) return;
       this.#presence?.agentLeft(clusterId, agentId).catch((err: unknown) => this.#logger.warn({ clusterId, agentId, reason: reason(err) }, 'could not unregister agent in Redis'));
     });
     this.#refresh = new DistributedRefresh({ connection: this.#bullConnection, prefix: keys.bull, logger: this.#logger, refresh: (job) => this.#refreshJob(job) });
