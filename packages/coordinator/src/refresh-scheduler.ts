@@ -30,6 +30,19 @@ export interface RefreshError {
   at: Date;
 }
 
+/** How a failed refresh is shown and retried, embedded or distributed alike. */
+export function refreshErrorOf(err: unknown, at: Date): RefreshError {
+  const known = isCredfwdError(err) ? err : undefined;
+  return {
+    code: known?.code ?? 'STS_FAILED',
+    message: err instanceof Error ? err.message : String(err),
+    hint: known?.hint ?? 'check network access to STS',
+    // An error credfwd did not classify may be passing; retrying keeps the cluster alive.
+    retryable: known?.retryable ?? true,
+    at,
+  };
+}
+
 /**
  * Where a cluster's refresh loop stands: `scheduled` on plan, `backing-off`
  * after retryable failures, `needs-attention` after a failure that retrying
@@ -147,17 +160,8 @@ export class RefreshScheduler {
 
   #failed(err: unknown): void {
     const { clusterId, logger } = this.#context;
-    const known = isCredfwdError(err) ? err : undefined;
-    // An error credfwd did not classify may be passing; retrying keeps the cluster alive.
-    const retryable = known?.retryable ?? true;
-    const code: ErrorCode = known?.code ?? 'STS_FAILED';
-    this.#lastError = {
-      code,
-      message: err instanceof Error ? err.message : String(err),
-      hint: known?.hint ?? 'check network access to STS',
-      retryable,
-      at: new Date(this.#now()),
-    };
+    this.#lastError = refreshErrorOf(err, new Date(this.#now()));
+    const { code, retryable } = this.#lastError;
     const delay = retryable ? backoffDelay(this.#failures, this.#random) : undefined;
     this.#failures++;
     const expiresInSeconds = this.#current ? Math.round((this.#current.expiresAt.getTime() - this.#now()) / 1000) : 0;

@@ -22,6 +22,7 @@ import { DistributedRefresh, type RefreshJob } from './distributed-refresh.ts';
 import { createMinter, type Minted, type Minter } from './minter.ts';
 import { RedisKeys } from './redis-keys.ts';
 import { nextRefreshDelay } from './refresh-schedule.ts';
+import { refreshErrorOf } from './refresh-scheduler.ts';
 import { ReplicaBus, type BusMessage } from './replica-bus.ts';
 import { ReplicaMetrics } from './replica-metrics.ts';
 import { ReplicaPresence } from './replica-presence.ts';
@@ -468,18 +469,17 @@ export class Replica {
 
   async #refreshFailed(clusterId: string, err: unknown): Promise<void> {
     this.#metrics.refresh('failure');
-    const known = err instanceof CredfwdError ? err : undefined;
-    const retryable = known?.retryable ?? true;
+    const error = refreshErrorOf(err, new Date());
     const previous = await this.#store.refreshStatus(clusterId);
     const status: StoredRefreshStatus = {
-      state: retryable ? 'backing-off' : 'needs-attention',
+      state: error.retryable ? 'backing-off' : 'needs-attention',
       lastRefreshAt: previous?.lastRefreshAt ?? null,
       nextRefreshAt: null,
       consecutiveFailures: (previous?.consecutiveFailures ?? 0) + 1,
-      lastError: { code: known?.code ?? 'STS_FAILED', message: reason(err), hint: known?.hint ?? 'check network access to STS', retryable, at: new Date().toISOString() },
+      lastError: { ...error, at: error.at.toISOString() },
     };
     await this.#store.saveRefreshStatus(clusterId, status);
-    this.#logger.error({ clusterId, code: status.lastError?.code, reason: reason(err), retryable, attempt: status.consecutiveFailures }, 'credential refresh failed; current credentials stay in use until they expire');
+    this.#logger.error({ clusterId, code: error.code, reason: error.message, retryable: error.retryable, attempt: status.consecutiveFailures }, 'credential refresh failed; current credentials stay in use until they expire');
   }
 
   async #redisReachable(): Promise<boolean> {
