@@ -98,3 +98,15 @@ test('launch without a command prints the join command, serves until SIGINT, the
   t.is(result.code, 0, result.stderr);
   t.deepEqual(await stillRunningAfter(agents), [], 'agents are gone');
 });
+
+test('on a terminal, launch shows start-up progress up to 3/3 workers ready; piped, it does not', async (t) => {
+  const launch = [process.execPath, '--', CREDFWD_BIN, 'launch', '--workers', '3', '--credentials', 'none', '--', 'true'];
+  // util-linux script(1) gives the launcher a pseudo-terminal, as a person's shell would.
+  const quoted = launch.map((arg) => `'${arg.replaceAll("'", "'\\''")}'`).join(' ');
+  const onTerminal = await collectOutput(spawn('script', ['-qefc', quoted, '/dev/null'], { env: isolatedEnv(), stdio: ['ignore', 'pipe', 'pipe'] }));
+  t.is(onTerminal.code, 0, onTerminal.stderr);
+  t.regex(onTerminal.stdout, /\r0\/3 workers ready.*\r3\/3 workers ready\r?\n/s);
+  const piped = await runCredfwd(launch.slice(3), isolatedEnv());
+  t.is(piped.code, 0, piped.stderr);
+  t.notRegex(piped.stderr, /workers ready/);
+});
