@@ -50,10 +50,18 @@ export interface ReplicaOptions {
    * `credfwd serve` keeps the defaults; the fan-out benchmark raises them.
    */
   limits?: Partial<AdmissionLimits>;
+  /**
+   * How often the replica plans every cluster's next refresh again (default
+   * 60 s): a no-op for refreshes already planned, and the repair for one whose
+   * planning a crash cut short.
+   */
+  refreshSweepMs?: number;
 }
 
 /** How often a replica collecting a run checks for dead replicas and lost agents. */
 const RUN_CHECK_MS = 1_000;
+/** How often a replica plans every refresh again: see {@link ReplicaOptions.refreshSweepMs}. */
+const REFRESH_SWEEP_MS = 60_000;
 /** How long `/healthz` waits for Redis to answer a PING. */
 const HEALTH_PING_MS = 1_000;
 
@@ -97,6 +105,7 @@ export class Replica {
   readonly #nullClusters = new Set<string>();
   readonly #runs = new Map<string, ClusterRun>();
   #runCheck: NodeJS.Timeout | undefined;
+  #refreshSweep: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
 
   private constructor(options: ReplicaOptions, redis: Redis, tls: TlsIdentity) {
@@ -209,6 +218,10 @@ export class Replica {
     });
     this.#runCheck = setInterval(() => void this.#checkRuns(), RUN_CHECK_MS);
     this.#runCheck.unref();
+    this.#refreshSweep = setInterval(() => {
+      this.#planRefreshes().catch((err: unknown) => this.#logger.warn({ reason: reason(err) }, 'could not plan refreshes'));
+    }, this.#options.refreshSweepMs ?? REFRESH_SWEEP_MS);
+    this.#refreshSweep.unref();
     this.#logger.info({ replicaId: this.replicaId, address: this.address, pin: this.pin }, 'replica listening');
   }
 
@@ -216,6 +229,7 @@ export class Replica {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       clearInterval(this.#runCheck);
+      clearInterval(this.#refreshSweep);
       await this.#presence?.close().catch(() => undefined);
       await this.#refresh.close().catch(() => undefined);
       // The clusters live on in the service: agents move to another replica instead of being revoked.
@@ -233,9 +247,19 @@ export class Replica {
     for (const id of [...this.#expiries.keys(), ...this.#nullClusters]) if (!ids.has(id)) this.#forget(id);
     for (const id of ids) {
       const found = await this.#loadCluster(id);
-      if (!found) continue;
-      this.#hold(found.cluster, found.current);
-      const current = found.current;
+      if (found) this.#hold(found.cluster, found.current);
+    }
+    await this.#planRefreshes();
+  }
+
+  /**
+   * Plans the next refresh of every cluster the service refreshes. Job ids
+   * are deterministic, so a planned (or finished, or failed) refresh is left
+   * as it is; only a missing one is added.
+   */
+  async #planRefreshes(): Promise<void> {
+    for (const id of await this.#store.ids()) {
+      const current = await this.#store.current(id);
       if (current?.refreshAt) await this.#refresh.schedule({ clusterId: id, seq: current.seq }, current.refreshAt.getTime() - Date.now());
     }
   }
