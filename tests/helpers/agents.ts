@@ -1,3 +1,4 @@
+import type { ExecutionContext } from 'ava';
 import type { ChildProcess } from 'node:child_process';
 import type { Coordinator } from '@credfwd/coordinator';
 import { AGENT_BIN, spawnNode } from './credfwd-cli.ts';
@@ -32,4 +33,10 @@ export function agentReady(coordinator: Coordinator, clusterId: string, agentId:
     };
     coordinator.hub.on('agent-ready', onReady);
   });
+}
+
+/** Asserts that the one agent of a cluster, `legit`, still runs commands: what every refusal test checks afterwards. */
+export async function assertLegitStillServed(t: ExecutionContext, coordinator: Coordinator, clusterId: string): Promise<void> {
+  const results = await coordinator.run(clusterId, ['sh', '-c', 'echo alive']);
+  t.deepEqual(results.map((r) => [r.worker, r.exitCode, r.stdout]), [['legit', 0, 'alive\n']]);
 }

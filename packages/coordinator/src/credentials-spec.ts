@@ -1,18 +1,20 @@
 import { CredfwdError } from '@credfwd/shared';
 
+/** How to assume a role: AssumeRole's own parameters. */
+export interface RoleOptions {
+  roleArn: string;
+  externalId?: string;
+  sessionPolicy?: string;
+  durationSeconds?: number;
+  sourceIdentity?: string;
+  tags?: Record<string, string>;
+}
+
 /** What to mint for a cluster, after validation. */
 export type CredentialsSpec =
   | { kind: 'forward' }
   | { kind: 'none' }
-  | {
-      kind: 'role';
-      roleArn: string;
-      externalId?: string;
-      sessionPolicy?: string;
-      durationSeconds?: number;
-      sourceIdentity?: string;
-      tags?: Record<string, string>;
-    };
+  | ({ kind: 'role' } & RoleOptions);
 
 /** The `credentials` option of `launchCluster`, as users write it. */
 export type CredentialsOption =
@@ -20,14 +22,7 @@ export type CredentialsOption =
   | 'none'
   | null
   | `role:${string}`
-  | {
-      roleArn: string;
-      externalId?: string;
-      sessionPolicy?: string;
-      durationSeconds?: number;
-      sourceIdentity?: string;
-      tags?: Record<string, string>;
-    };
+  | RoleOptions;
 
 const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
 
