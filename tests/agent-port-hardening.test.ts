@@ -134,10 +134,10 @@ test('an agent cannot report on another agent\'s task, nor ask the coordinator t
 
   const results = coordinator.run(cluster.id, ['sh', '-c', 'echo mine']);
   const [malloryRun, aliceRun] = await Promise.all([mallory.next('run'), alice.next('run')]);
-  mallory.send({ type: 'output', taskId: aliceRun.taskId, stream: 'stdout', chunk: 'forged\n' });
+  mallory.send({ type: 'output', taskId: aliceRun.taskId, stream: 'stdout', data: Buffer.from('forged\n').toString('base64') });
   mallory.send({ type: 'exit', taskId: aliceRun.taskId, code: 99, signal: null });
   await log.waitFor(/"agentId":"mallory".*agent reported on a task it does not run/);
-  alice.send({ type: 'output', taskId: aliceRun.taskId, stream: 'stdout', chunk: 'mine\n' });
+  alice.send({ type: 'output', taskId: aliceRun.taskId, stream: 'stdout', data: Buffer.from('mine\n').toString('base64') });
   alice.send({ type: 'exit', taskId: aliceRun.taskId, code: 0, signal: null });
   mallory.send({ type: 'exit', taskId: malloryRun.taskId, code: 0, signal: null });
   t.deepEqual((await results).map((r) => [r.worker, r.exitCode, r.stdout]), [['alice', 0, 'mine\n'], ['mallory', 0, '']]);

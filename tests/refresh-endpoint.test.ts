@@ -96,7 +96,7 @@ test('env mode with restart supervision: each worker\'s command is restarted wit
     onRefresh: 'restart',
     onOutput: (worker, stream, chunk) => {
       if (stream !== 'stdout') return;
-      for (const match of chunk.matchAll(/key=(\S+)/g)) keys.set(worker, [...(keys.get(worker) ?? []), match[1] ?? '']);
+      for (const match of chunk.toString().matchAll(/key=(\S+)/g)) keys.set(worker, [...(keys.get(worker) ?? []), match[1] ?? '']);
       if (keys.size === 2 && [...keys.values()].every((k) => new Set(k).size >= 2)) done();
     },
   });

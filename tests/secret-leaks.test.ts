@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseJoinString } from '@credfwd/shared';
 import { CREDFWD_BIN, isolatedEnv } from './helpers/credfwd-cli.ts';
 import { createIamUser, startMoto, type IamUser, type Moto } from './helpers/moto.ts';
@@ -71,20 +72,23 @@ function commandLines(pids: number[]): string {
   }).join('\n');
 }
 
-/** The join token local agents were handed, read from their environment as root on the worker could. */
-function joinTokens(pids: number[]): string[] {
-  const tokens: string[] = [];
-  for (const pid of pids) {
-    let environ = '';
-    try {
-      environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
-    } catch {
-      continue;
-    }
-    const join = environ.split('\0').find((v) => v.startsWith('CREDFWD_JOIN='));
-    if (join) tokens.push(parseJoinString(join.slice('CREDFWD_JOIN='.length)).token);
+/** Where the launcher's writes of join strings to its agents' stdin are recorded: the only place they appear. */
+const JOIN_TAP = fileURLToPath(new URL('./helpers/join-string-tap.mjs', import.meta.url));
+
+/** Environment that makes a launcher record the join strings it hands its local agents in `tapFile`. */
+function joinTapEnv(tapFile: string): Record<string, string> {
+  return { NODE_OPTIONS: `--import=${JOIN_TAP}`, CREDFWD_TEST_JOIN_TAP: tapFile };
+}
+
+/** The join tokens local agents were handed, as the launcher wrote them to their stdin. */
+function joinTokens(tapFile: string): string[] {
+  let written = '';
+  try {
+    written = readFileSync(tapFile, 'utf8');
+  } catch {
+    return [];
   }
-  return [...new Set(tokens)];
+  return [...new Set(written.split('\n').filter(Boolean).map((line) => parseJoinString(line).token))];
 }
 
 /** Fails the test for every secret found in any of the texts; names where, and only a prefix of the secret. */
@@ -116,7 +120,7 @@ const leaksNothing = test.macro({
     const dir = mkdtempSync(join(tmpdir(), 'credfwd-secrets-'));
     const { envFile, dbPassword } = jobEnvFile(dir);
     const child = spawn(process.execPath, ['--', CREDFWD_BIN, 'launch', '--debug', '--workers', '2', '--env-file', envFile, ...scenario.args, '--', 'sh', '-c', CAPTURE], {
-      env: isolatedEnv({ ...scenario.env(t.context), CREDFWD_LOG_LEVEL: 'debug' }),
+      env: isolatedEnv({ ...scenario.env(t.context), CREDFWD_LOG_LEVEL: 'debug', ...joinTapEnv(join(dir, 'join-tap')) }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const done = collectOutput(child);
@@ -129,7 +133,7 @@ const leaksNothing = test.macro({
     });
     const running = descendantPids(child.pid ?? 0);
     const argv = commandLines([child.pid ?? 0, ...running]);
-    const tokens = joinTokens(running);
+    const tokens = joinTokens(join(dir, 'join-tap'));
     writeFileSync(join(dir, 'release'), '');
     const result = await done;
     t.is(result.code, 0, result.stderr.slice(-2000));
@@ -183,14 +187,14 @@ test.serial('no secret in any log, output, argv or process title: a replica on R
     '--credentials', 'role:arn:aws:iam::123456789012:role/leaky-service', '--delivery', 'endpoint', '--refresh-interval', '1s', '--region', 'us-east-1',
     '--', 'sh', '-c', CAPTURE,
   ], {
-    env: isolatedEnv({ CREDFWD_ADMIN_TOKEN: secrets.adminToken, CREDFWD_COORDINATOR_PIN: `sha256:${replica.pin}`, CREDFWD_LOG_LEVEL: 'debug' }),
+    env: isolatedEnv({ CREDFWD_ADMIN_TOKEN: secrets.adminToken, CREDFWD_COORDINATOR_PIN: `sha256:${replica.pin}`, CREDFWD_LOG_LEVEL: 'debug', ...joinTapEnv(join(dir, 'join-tap')) }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const done = collectOutput(launcher);
   await workersCaptured(dir, 2);
   const running = descendantPids(launcher.pid ?? 0);
   const argv = commandLines([launcher.pid ?? 0, replica.service.child.pid ?? 0, ...running]);
-  const tokens = joinTokens(running);
+  const tokens = joinTokens(join(dir, 'join-tap'));
   writeFileSync(join(dir, 'release'), '');
   const result = await done;
   t.is(result.code, 0, result.stderr.slice(-2000));

@@ -99,6 +99,8 @@ export async function startReplicaService(options: ReplicaServiceOptions): Promi
     const cluster = await withDeadline(admin.createCluster({
       credentials: `role:${ROLE_ARN}`,
       refreshIntervalSeconds: options.refreshIntervalSeconds,
+      // Nothing here renews a lease, and a run may outlast one; the private Redis goes at close anyway.
+      leaseSeconds: null,
     }), 30_000, 'cluster creation');
     const stub = sts;
     return {

@@ -3,9 +3,17 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { CredfwdError, isCredfwdError, onRefreshSchema, type ErrorCode, type Logger } from '@credfwd/shared';
 import type { WorkerResult } from './task-dispatch.ts';
+import { workerResultToJson } from './result-json.ts';
 
 /** Largest request body the admin API reads. */
 export const MAX_ADMIN_BODY_BYTES = 64 * 1024;
+
+/** A cluster's lease when its creator names none: long enough to ride out a launcher's brief outage, short enough to clean up after a killed one. */
+export const DEFAULT_LEASE_SECONDS = 300;
+/** Shortest `leaseSeconds`: the launcher renews every third of it, and that must stay practical. */
+export const MIN_LEASE_SECONDS = 2;
+/** Longest `leaseSeconds`: a cluster meant to stay longer is kept (`leaseSeconds: null`), not leased. */
+export const MAX_LEASE_SECONDS = 7 * 24 * 3600;
 
 const roleObject = z.strictObject({
   roleArn: z.string(),
@@ -24,6 +32,12 @@ export const createClusterRequestSchema = z.strictObject({
   durationSeconds: z.number().int().positive().optional(),
   delivery: z.enum(['env', 'endpoint']).optional(),
   refreshIntervalSeconds: z.number().int().positive().optional(),
+  /**
+   * The cluster is deleted this long after its last renewal (`POST
+   * /v1/clusters/:id/lease`); {@link DEFAULT_LEASE_SECONDS} when absent; null
+   * keeps it until someone deletes it.
+   */
+  leaseSeconds: z.number().int().min(MIN_LEASE_SECONDS).max(MAX_LEASE_SECONDS).nullable().optional(),
   /** `forward` only: the launcher's temporary credentials (GetSessionToken'd on the launcher), forwarded until they expire. */
   forwardedCredentials: z.strictObject({
     accessKeyId: z.string().min(16),
@@ -57,6 +71,8 @@ export interface AdminApiContext {
   /** Refreshes now; how a cluster resumes after `needs-attention`. */
   refreshCluster(clusterId: string): Promise<void>;
   deleteCluster(clusterId: string): Promise<void>;
+  /** Extends a cluster's lease by its length from now; answers the lease, null for a kept cluster. */
+  renewLease(clusterId: string): Promise<unknown>;
   metrics(): Promise<string>;
   /** True when Redis answers. */
   redisReachable(): Promise<boolean>;
@@ -67,6 +83,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   CONFIG_INVALID: 400,
   ENV_NAME_INVALID: 400,
   ENV_CONFLICT: 400,
+  ENV_TOO_LARGE: 400,
   ADMIN_AUTH_FAILED: 401,
   CLUSTER_NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
@@ -140,7 +157,7 @@ export function createAdminApi(context: AdminApiContext): (request: IncomingMess
       return send(response, ok ? 200 : 503, { redis: ok ? 'ok' : 'unreachable', replica: context.replicaId });
     }
     if (path === '/metrics') return send(response, 200, await context.metrics(), 'text/plain; version=0.0.4');
-    const match = /^\/v1\/clusters(?:\/([A-Za-z0-9._-]{1,128})(?:\/(run|refresh))?)?\/?$/.exec(path);
+    const match = /^\/v1\/clusters(?:\/([A-Za-z0-9._-]{1,128})(?:\/(run|refresh|lease))?)?\/?$/.exec(path);
     if (!match) throw new CredfwdError('NOT_FOUND', `no such route: ${method} ${path.slice(0, 100)}`, 'see the admin API reference in the README');
     if (!authorized(request, expected)) {
       context.logger.warn({ remote: request.socket.remoteAddress, method, path: path.slice(0, 100) }, 'admin request refused: missing or wrong token');
@@ -159,10 +176,14 @@ export function createAdminApi(context: AdminApiContext): (request: IncomingMess
       response.writeHead(202).end();
       return;
     }
+    if (action === 'lease') {
+      if (method !== 'POST') throw methodNotAllowed('POST');
+      return send(response, 200, { lease: await context.renewLease(clusterId) });
+    }
     if (action === 'run') {
       if (method !== 'POST') throw methodNotAllowed('POST');
       const body = parse(runRequestSchema, await readJson(request));
-      return send(response, 200, { results: await context.runOnCluster(clusterId, body) });
+      return send(response, 200, { results: (await context.runOnCluster(clusterId, body)).map(workerResultToJson) });
     }
     if (method === 'GET') return send(response, 200, await context.showCluster(clusterId));
     if (method === 'DELETE') {

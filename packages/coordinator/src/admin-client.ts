@@ -6,6 +6,7 @@ import { connect, type TLSSocket } from 'node:tls';
 import { CredfwdError, type ErrorCode } from '@credfwd/shared';
 import type { CreateClusterRequest, RunRequest } from './admin-api.ts';
 import type { WorkerResult } from './task-dispatch.ts';
+import { workerResultFromJson, type WorkerResultJson } from './result-json.ts';
 
 /** What `POST /v1/clusters` answers. */
 export interface CreatedCluster {
@@ -14,6 +15,15 @@ export interface CreatedCluster {
   delivery: string;
   /** A secret: it holds the join token. */
   joinString: string;
+  expiresAt: string | null;
+  /** Null for a cluster created with `leaseSeconds: null`: it stays until deleted. */
+  lease: ClusterLease | null;
+}
+
+/** A cluster's lease: renewed by its launcher, deleted by the service when it lapses. */
+export interface ClusterLease {
+  seconds: number;
+  /** ISO 8601. */
   expiresAt: string | null;
 }
 
@@ -50,8 +60,11 @@ export class AdminClient {
     this.#token = options.adminToken;
   }
 
-  /** Sends one request; resolves with any HTTP answer, rejects only when no answer came. */
-  async request(method: string, path: string, body?: unknown, token: string | null = this.#token): Promise<AdminAnswer> {
+  /**
+   * Sends one request; resolves with any HTTP answer, rejects only when no
+   * answer came (within `timeoutMs`, when given: runs may rightly take minutes).
+   */
+  async request(method: string, path: string, body?: unknown, token: string | null = this.#token, timeoutMs?: number): Promise<AdminAnswer> {
     const socket = await this.#connect();
     const payload = body === undefined ? undefined : JSON.stringify(body);
     return new Promise((resolve, reject) => {
@@ -82,6 +95,7 @@ export class AdminClient {
         res.on('error', reject);
       });
       req.on('error', (err) => reject(this.#unreachable(err)));
+      if (timeoutMs !== undefined) req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
       req.end(payload);
     });
   }
@@ -95,7 +109,7 @@ export class AdminClient {
   }
 
   async run(clusterId: string, body: RunRequest): Promise<WorkerResult[]> {
-    return (await this.#expect<{ results: WorkerResult[] }>('POST', `/v1/clusters/${encodeURIComponent(clusterId)}/run`, body, 200)).results;
+    return (await this.#expect<{ results: WorkerResultJson[] }>('POST', `/v1/clusters/${encodeURIComponent(clusterId)}/run`, body, 200)).results.map(workerResultFromJson);
   }
 
   /** Refreshes a role cluster now (resumes it after needs-attention). */
@@ -103,12 +117,17 @@ export class AdminClient {
     await this.#expect('POST', `/v1/clusters/${encodeURIComponent(clusterId)}/refresh`, undefined, 202);
   }
 
+  /** Renews a cluster's lease; CLUSTER_NOT_FOUND once it has lapsed or the cluster was deleted. */
+  renewLease(clusterId: string, timeoutMs?: number): Promise<{ lease: ClusterLease | null }> {
+    return this.#expect('POST', `/v1/clusters/${encodeURIComponent(clusterId)}/lease`, undefined, 200, timeoutMs);
+  }
+
   async deleteCluster(clusterId: string): Promise<void> {
     await this.#expect('DELETE', `/v1/clusters/${encodeURIComponent(clusterId)}`, undefined, 204);
   }
 
-  async #expect<T>(method: string, path: string, body: unknown, status: number): Promise<T> {
-    const answer = await this.request(method, path, body);
+  async #expect<T>(method: string, path: string, body: unknown, status: number, timeoutMs?: number): Promise<T> {
+    const answer = await this.request(method, path, body, this.#token, timeoutMs);
     if (answer.status === status) return answer.body as T;
     const error = answer.body as { code?: ErrorCode; message?: string; hint?: string } | undefined;
     throw new CredfwdError(

@@ -360,6 +360,7 @@ export class AgentHub extends EventEmitter<HubEvents> {
       findCluster: (clusterId) => this.#clusters.get(clusterId) ?? this.#loadMissing(clusterId),
       onRefused: (code) => this.emit('refused', code),
       onHandshakeFailed: () => this.#handshakeFailed(address),
+      agentIdRefusal: (s) => this.#agentIdRefusal(s),
       onAuthenticated: (s) => this.#onAuthenticated(s),
       onAck: (s, seq) => this.#onAck(s, seq),
       onTaskMessage: (s, message) => {
@@ -384,13 +385,25 @@ export class AgentHub extends EventEmitter<HubEvents> {
     return this.#clusters.get(clusterId);
   }
 
+  /**
+   * A connection under a live agent's id with that agent's key pair is the
+   * agent itself reconnecting (its old socket may be half-open) and replaces
+   * the old one; with another key pair it is another agent, refused, so two
+   * agents given one id do not knock each other off forever.
+   */
+  #agentIdRefusal(session: AgentSession): string | undefined {
+    const live = this.#clusters.get(session.clusterId ?? '')?.sessions.get(session.agentId ?? '');
+    if (!live || live.agentPublicKey === session.agentPublicKey) return undefined;
+    return `agent id already used by another agent, connected from ${live.remote}`;
+  }
+
   #onAuthenticated(session: AgentSession): void {
     this.#authenticated += 1;
     this.#updateConnectionCap();
     const entry = this.#clusters.get(session.clusterId ?? '');
     const agentId = session.agentId;
     if (!entry || !agentId) return;
-    // A reconnecting agent replaces its earlier, possibly half-open, connection.
+    // The same agent reconnecting (#agentIdRefusal let it in) replaces its earlier, possibly half-open, connection.
     entry.sessions.get(agentId)?.close(CloseCode.normal, 'replaced by a newer connection');
     entry.sessions.set(agentId, session);
     if (entry.delivery === 'none') {

@@ -41,6 +41,12 @@ export interface AgentSessionContext {
   onHandshakeFailed(): void;
   /** The session was closed with a protocol close code (every refusal, for metrics). */
   onRefused(closeCode: number): void;
+  /**
+   * Why this authenticated session may not take its agent id (another agent
+   * holds it), or undefined if it may. Asked in the same turn as
+   * onAuthenticated, so two agents racing for one id cannot both pass.
+   */
+  agentIdRefusal(session: AgentSession): string | undefined;
   onAuthenticated(session: AgentSession): void;
   onAck(session: AgentSession, seq: number): void;
   onTaskMessage(session: AgentSession, message: Output | Exit): void;
@@ -88,6 +94,11 @@ export class AgentSession {
 
   get agentId(): string | undefined {
     return this.#agentId;
+  }
+
+  /** The agent's X25519 public key from its hello: one per agent process, the same on each of its connections. */
+  get agentPublicKey(): string | undefined {
+    return this.#agentPublicKey;
   }
 
   get socket(): WebSocket {
@@ -225,6 +236,8 @@ export class AgentSession {
     this.#key = deriveSessionKey(this.#keyPair, this.#agentPublicKey, transcript);
     clearTimeout(this.#deadline);
     const environ = await sealJson(this.#key, live.environ);
+    const idRefusal = this.#context.agentIdRefusal(this);
+    if (idRefusal !== undefined) return this.#refuse(CloseCode.agentIdInUse, 'agent id in use', idRefusal);
     this.#state = 'ready';
     this.#send({ type: 'welcome', delivery: live.delivery, region: live.region, environ });
     this.#context.logger.info({ remote: this.remote, clusterId: cluster.id, agentId: this.#agentId }, 'agent joined');

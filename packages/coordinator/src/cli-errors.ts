@@ -2,7 +2,7 @@ import { CredfwdError, isCredfwdError, type ErrorCode } from '@credfwd/shared';
 
 /** Codes that mean the user asked for something malformed: exit status 2. */
 const USAGE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
-  'USAGE', 'CONFIG_INVALID', 'ENV_NAME_INVALID', 'ENV_CONFLICT', 'ENV_FILE_INVALID', 'JOIN_STRING_INVALID',
+  'USAGE', 'CONFIG_INVALID', 'ENV_NAME_INVALID', 'ENV_CONFLICT', 'ENV_FILE_INVALID', 'ENV_TOO_LARGE', 'JOIN_STRING_INVALID',
 ]);
 
 /** Prints `error[CODE]: message` and a hint, and returns the exit status; stacks only with --debug. */

@@ -1,10 +1,11 @@
 import type { Exit, Output } from '@credfwd/shared';
-import { MAX_KEPT_OUTPUT_CHARS, type WorkerResult } from './task-dispatch.ts';
+import { KeptOutput } from './kept-output.ts';
+import { workerResult, type WorkerResult } from './task-dispatch.ts';
 
 interface Task {
   agentId: string;
-  stdout: string;
-  stderr: string;
+  stdout: KeptOutput;
+  stderr: KeptOutput;
   /** When the agent was last seen registered on a live replica. */
   seenAt: number;
 }
@@ -13,12 +14,6 @@ interface Task {
 export const DISPATCH_REPORT_MS = 10_000;
 /** How long a task's agent may be missing from every live replica before its task counts as lost: failover takes seconds, this leaves room. */
 export const LOST_AGENT_MS = 30_000;
-
-function append(kept: string, chunk: string): string {
-  if (kept.length >= MAX_KEPT_OUTPUT_CHARS) return kept;
-  const next = kept + chunk;
-  return next.length > MAX_KEPT_OUTPUT_CHARS ? `${next.slice(0, MAX_KEPT_OUTPUT_CHARS)}\n[credfwd: output truncated]\n` : next;
-}
 
 /**
  * One admin `run` across replicas, collected by the replica that took the
@@ -52,7 +47,7 @@ export class ClusterRun {
 
   /** A replica's report of the tasks it started. */
   dispatched(replicaId: string, tasks: Array<{ agentId: string; taskId: string }>, now: number): void {
-    for (const { agentId, taskId } of tasks) this.#tasks.set(taskId, { agentId, stdout: '', stderr: '', seenAt: now });
+    for (const { agentId, taskId } of tasks) this.#tasks.set(taskId, { agentId, stdout: new KeptOutput(), stderr: new KeptOutput(), seenAt: now });
     this.#waitingFor.delete(replicaId);
     this.#settle();
   }
@@ -61,7 +56,7 @@ export class ClusterRun {
   frame(clusterId: string, agentId: string, message: Output | Exit): boolean {
     const task = this.#tasks.get(message.taskId);
     if (!task || clusterId !== this.clusterId || task.agentId !== agentId) return false;
-    if (message.type === 'output') task[message.stream] = append(task[message.stream], message.chunk);
+    if (message.type === 'output') task[message.stream].append(Buffer.from(message.data, 'base64'));
     else this.#finish(message.taskId, task, message.code, message.signal);
     return true;
   }
@@ -78,7 +73,7 @@ export class ClusterRun {
     for (const [taskId, task] of this.#tasks) {
       if (registeredAgentIds.has(task.agentId)) task.seenAt = now;
       else if (now - task.seenAt > LOST_AGENT_MS) {
-        task.stderr += 'credfwd: agent disconnected before the command finished\n';
+        task.stderr.append(Buffer.from('credfwd: agent disconnected before the command finished\n'));
         this.#finish(taskId, task, null, null);
       }
     }
@@ -87,7 +82,7 @@ export class ClusterRun {
 
   #finish(taskId: string, task: Task, exitCode: number | null, signal: string | null): void {
     this.#tasks.delete(taskId);
-    this.#results.push({ worker: task.agentId, exitCode, signal, stdout: task.stdout, stderr: task.stderr });
+    this.#results.push(workerResult(task.agentId, exitCode, signal, task.stdout.bytes(), task.stderr.bytes()));
     this.#settle();
   }
 

@@ -13,6 +13,8 @@ export interface PublicClusterRecord {
   region: string | null;
   durationSeconds: number;
   refreshIntervalSeconds: number | null;
+  /** Lease length: the cluster is deleted this long after its last renewal. Null: kept until deleted by hand. */
+  leaseSeconds: number | null;
   /** SHA-256 of the join token: enough to check proofs, useless to join. */
   verifier: string;
   createdAt: string;
@@ -48,6 +50,8 @@ const publicSchema = z.object({
   region: z.string().nullable(),
   durationSeconds: z.number().int(),
   refreshIntervalSeconds: z.number().int().nullable(),
+  // Records written before leases existed have none: they are kept, as they were.
+  leaseSeconds: z.number().int().nullable().default(null),
   verifier: z.string(),
   createdAt: z.string(),
 });
@@ -57,6 +61,45 @@ const storedCredentialsSchema = z.object({
   expiresAt: z.string(),
   refreshAt: z.string().nullable(),
 });
+
+/** What a deletion removed: enough to clean up after the cluster and to log why it went. */
+export interface DeletedCluster {
+  /** Sequence number of the credentials it held; the key of its pending refresh job. Undefined in null mode. */
+  seq: number | undefined;
+  leaseSeconds: number | null;
+  /** When its lease lapsed (or would have), for leased clusters. */
+  leaseExpiredAt: Date | undefined;
+}
+
+// Leases are reckoned on Redis's clock, so replicas whose clocks disagree still agree on who lapsed.
+const REDIS_NOW_MS = "local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)";
+
+/**
+ * Sets a lease to ARGV[2] seconds from now. Returns its expiry, -1 if the
+ * cluster is gone, -2 when renewing (ARGV[3] ~= 'create') a cluster that has
+ * no lease: whoever deleted it took the lease in the same step.
+ */
+const LEASE_SCRIPT = `${REDIS_NOW_MS}
+if redis.call('HEXISTS', KEYS[1], 'public') == 0 then return -1 end
+if ARGV[3] ~= 'create' and not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return -2 end
+local expires = now + tonumber(ARGV[2]) * 1000
+redis.call('ZADD', KEYS[2], expires, ARGV[1])
+return expires`;
+
+/**
+ * Deletes a cluster's hash, set entry and lease in one step, so that of two
+ * replicas deleting it (a lapse sweep on each, or a sweep and a DELETE)
+ * exactly one gets the answer. With ARGV[2] == 'lapsed' only if its lease has
+ * lapsed. Returns false if nothing was deleted, else {public, current, lease score}.
+ */
+const DELETE_SCRIPT = `${REDIS_NOW_MS}
+local score = redis.call('ZSCORE', KEYS[3], ARGV[1])
+if ARGV[2] == 'lapsed' and (not score or tonumber(score) > now) then return false end
+local fields = redis.call('HMGET', KEYS[1], 'public', 'current')
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('SREM', KEYS[2], ARGV[1])
+if redis.call('DEL', KEYS[1]) == 0 then return false end
+return {fields[1] or '', fields[2] or '', score or ''}`;
 
 /**
  * The cluster registry in Redis. Public parts are plain JSON; environ, the
@@ -86,7 +129,30 @@ export class ClusterStore {
       secret: await sealJson(this.#stateKey, secret),
     };
     if (current) fields.current = await this.#sealCredentials(current);
-    await this.#redis.multi().hset(this.#keys.cluster(record.id), fields).sadd(this.#keys.clusters, record.id).exec();
+    const key = this.#keys.cluster(record.id);
+    const multi = this.#redis.multi().hset(key, fields).sadd(this.#keys.clusters, record.id);
+    // In the same transaction: a crash must not leave a leased cluster without its lease, kept forever.
+    if (record.leaseSeconds !== null) multi.eval(LEASE_SCRIPT, 2, key, this.#keys.leases, record.id, record.leaseSeconds, 'create');
+    await multi.exec();
+  }
+
+  /** Extends a cluster's lease to `seconds` from now; its new expiry, or undefined if the cluster (or its lease) is gone. */
+  async renewLease(clusterId: string, seconds: number): Promise<Date | undefined> {
+    const expires = await this.#redis.eval(LEASE_SCRIPT, 2, this.#keys.cluster(clusterId), this.#keys.leases, clusterId, seconds, 'renew') as number;
+    return expires > 0 ? new Date(expires) : undefined;
+  }
+
+  /** When a leased cluster's lease lapses; undefined for a kept (or deleted) cluster. */
+  async leaseExpiry(clusterId: string): Promise<Date | undefined> {
+    const score = await this.#redis.zscore(this.#keys.leases, clusterId);
+    return score === null ? undefined : new Date(Number(score));
+  }
+
+  /** Up to `limit` clusters whose lease has lapsed, by Redis's clock. */
+  async lapsedLeases(limit: number): Promise<string[]> {
+    const [seconds, micros] = await this.#redis.time();
+    const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    return this.#redis.zrangebyscore(this.#keys.leases, '-inf', now, 'LIMIT', 0, limit);
   }
 
   async ids(): Promise<string[]> {
@@ -138,10 +204,20 @@ export class ClusterStore {
     return text ? JSON.parse(text) as StoredRefreshStatus : undefined;
   }
 
-  /** Removes a cluster; false if there was none. */
-  async delete(clusterId: string): Promise<boolean> {
-    const results = await this.#redis.multi().del(this.#keys.cluster(clusterId)).srem(this.#keys.clusters, clusterId).exec();
-    return results?.[0]?.[1] === 1;
+  /**
+   * Removes a cluster with its lease; undefined if there was none (or, with
+   * `onlyIfLapsed`, if its lease has not lapsed). Atomic: of concurrent
+   * deleters, exactly one gets the answer.
+   */
+  async delete(clusterId: string, onlyIfLapsed = false): Promise<DeletedCluster | undefined> {
+    const removed = await this.#redis.eval(
+      DELETE_SCRIPT, 3, this.#keys.cluster(clusterId), this.#keys.clusters, this.#keys.leases, clusterId, onlyIfLapsed ? 'lapsed' : 'any',
+    ) as [string, string, string] | null;
+    if (!removed) return undefined;
+    const [publicText, currentJwe, score] = removed;
+    const record = publicText ? publicSchema.parse(JSON.parse(publicText)) : undefined;
+    const current = currentJwe ? storedCredentialsSchema.parse(await openJson(this.#stateKey, currentJwe)) : undefined;
+    return { seq: current?.seq, leaseSeconds: record?.leaseSeconds ?? null, leaseExpiredAt: score ? new Date(Number(score)) : undefined };
   }
 
   #sealCredentials(current: StoredCredentials): Promise<string> {

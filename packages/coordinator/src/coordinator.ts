@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import type { AwsCredentialIdentityProvider } from '@aws-sdk/types';
 import {
   CredfwdError,
+  checkEnvironSize,
   createJoinToken,
   formatJoinString,
   redactEnviron,
@@ -61,6 +62,8 @@ export interface CoordinatorOptions {
 
 export const DEFAULT_DURATION_SECONDS = 3600;
 const REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
+/** Listen hosts that mean every interface rather than an address to dial. */
+const ANY_ADDRESS = new Set(['0.0.0.0', '::']);
 
 /** Parses `HOST:PORT` (IPv6 in brackets), or throws USAGE naming `what`. */
 export function splitHostPort(text: string, what: string): { host: string; port: number } {
@@ -106,6 +109,10 @@ export function planCluster(options: ClusterOptions): ClusterPlan {
   if (interval !== undefined && (!Number.isInteger(interval) || interval < 1)) {
     throw new CredfwdError('CONFIG_INVALID', `refresh interval ${interval} is not a whole number of seconds`, 'use 1 s or more, for example 15m');
   }
+  // Silently dropping a delivery the caller asked for would look like success.
+  if (spec.kind === 'none' && options.delivery !== undefined) {
+    throw new CredfwdError('CONFIG_INVALID', `delivery ${options.delivery} does not apply: credentials none forwards nothing`, 'drop the delivery option, or forward credentials (forward or role:<role ARN>)');
+  }
   const delivery: DeliveryMode = spec.kind === 'none' ? 'none' : (options.delivery ?? 'env');
   const environ = options.environ ?? {};
   validateEnviron(environ, delivery);
@@ -145,6 +152,11 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   static async start(options: CoordinatorOptions): Promise<Coordinator> {
     const listen = splitHostPort(options.listen ?? '127.0.0.1:0', 'listen address');
     if (options.publicAddress !== undefined) splitHostPort(options.publicAddress, 'public address');
+    // Which of this machine's addresses remote agents can reach (interfaces, NAT) is not ours to guess, and a
+    // join string naming 127.0.0.1 would send them to their own loopback: the caller says.
+    if (options.publicAddress === undefined && ANY_ADDRESS.has(listen.host)) {
+      throw new CredfwdError('USAGE', `listen address ${options.listen} is every interface, which agents cannot dial`, 'pass --public-address HOST:PORT (publicAddress in the API): the address remote agents reach this machine at');
+    }
     const tls = options.tls ?? (await createSelfSignedIdentity());
     const hub = new AgentHub({
       tls,
@@ -161,7 +173,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       throw new CredfwdError('CONFIG_INVALID', `cannot listen on ${listen.host}:${listen.port}: ${cause instanceof Error ? cause.message : String(cause)}`, 'choose another --listen address or port', { cause });
     }
     const host = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address;
-    const address = options.publicAddress ?? `${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${bound.port}`;
+    const address = options.publicAddress ?? `${host}:${bound.port}`;
     options.logger.info({ address, pin: tls.pin }, 'coordinator listening');
     return new Coordinator(hub, address, tls.pin, options.logger);
   }
@@ -219,6 +231,14 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   run(clusterId: string, argv: string[], options?: RunOptions): Promise<WorkerResult[]> {
     if (!this.#clusters.has(clusterId)) {
       return Promise.reject(new CredfwdError('CLUSTER_NOT_FOUND', `cluster ${clusterId} does not exist`, 'it may have been closed'));
+    }
+    // Refused here, before any agent is sent a frame too large for it.
+    if (options?.env) {
+      try {
+        checkEnvironSize(options.env, 'the task env');
+      } catch (err) {
+        return Promise.reject(err);
+      }
     }
     return this.hub.run(clusterId, argv, options);
   }

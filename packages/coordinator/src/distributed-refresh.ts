@@ -20,8 +20,11 @@ export interface DistributedRefreshOptions {
 const QUEUE = 'refresh';
 // Retryable failures (throttling, outages) are retried for as long as they last, as the embedded scheduler does.
 const ATTEMPTS = 100_000;
-// Finished jobs are kept a while so that a replica re-adding a job id it believes missing gets the old job back, not a second mint.
-const KEEP_SECONDS = 24 * 3600;
+// A failed job is kept, so that the sweep re-adding a job id it believes missing gets the failed one back
+// (needs-attention stays until POST refresh) rather than a retry loop. A completed one is removed at once:
+// its cluster has moved on to a newer seq (a re-added old job would find the seq stale and mint nothing),
+// or was deleted, and a deleted cluster leaves no job behind.
+const KEEP_FAILED_SECONDS = 24 * 3600;
 
 /** The deterministic job id of a refresh: two replicas scheduling it make one job. */
 export function refreshJobId(job: RefreshJob): string {
@@ -67,9 +70,18 @@ export class DistributedRefresh {
       delay: Math.max(0, Math.round(delayMs)),
       attempts: ATTEMPTS,
       backoff: { type: 'custom' },
-      removeOnComplete: { age: KEEP_SECONDS },
-      removeOnFail: { age: KEEP_SECONDS },
+      removeOnComplete: true,
+      removeOnFail: { age: KEEP_FAILED_SECONDS },
     });
+  }
+
+  /**
+   * Removes the refresh job of a deleted cluster, whatever its state. One
+   * that is running now cannot be removed; it finds its cluster gone,
+   * completes without minting, and is removed as every completed job is.
+   */
+  async remove(job: RefreshJob): Promise<void> {
+    await this.#queue.remove(refreshJobId(job));
   }
 
   /**

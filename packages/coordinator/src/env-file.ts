@@ -1,23 +1,47 @@
-import { readFileSync } from 'node:fs';
-import { CredfwdError } from '@credfwd/shared';
+import { closeSync, openSync, readSync } from 'node:fs';
+import { CredfwdError, MAX_ENVIRON_BYTES } from '@credfwd/shared';
 
-const LINE = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$/;
+/**
+ * Most bytes `--env-file` reads: a full environ ({@link MAX_ENVIRON_BYTES})
+ * with room for comments, `export` and quotes. Anything larger (or endless,
+ * like /dev/zero) is refused without being read whole.
+ */
+export const MAX_ENV_FILE_BYTES = 4 * MAX_ENVIRON_BYTES;
 
-function unquote(raw: string, lineNumber: number, file: string): string {
-  const value = raw.trim();
-  const quote = value[0];
-  if (quote !== '"' && quote !== "'") return value;
-  if (value.length < 2 || value.at(-1) !== quote) {
-    throw new CredfwdError('ENV_FILE_INVALID', `${file} line ${lineNumber}: unterminated ${quote} quote`, 'close the quote, or drop the quotes around the value');
+const LINE = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/;
+const QUOTES = new Set(['"', "'", '`']);
+const DOUBLE_QUOTED_ESCAPES: Record<string, string> = { n: '\n', r: '\r', '"': '"', '\\': '\\' };
+
+function invalid(file: string, lineNumber: number, what: string, hint: string): CredfwdError {
+  return new CredfwdError('ENV_FILE_INVALID', `${file} line ${lineNumber}: ${what}`, hint);
+}
+
+/**
+ * The value part of one line, as dotenv reads it: a quoted value keeps `#`
+ * and may be followed by a comment; an unquoted value ends at the first `#`
+ * and is trimmed (dotenv since v15: "Comments begin where a # exists").
+ */
+function valueOf(raw: string, lineNumber: number, file: string): string {
+  const quote = raw[0];
+  if (quote === undefined || !QUOTES.has(quote)) return raw.split('#', 1)[0]!.trim();
+  // As dotenv's LINE pattern: a backslash-escaped quote does not close the value.
+  let end = 1;
+  while (end < raw.length && raw[end] !== quote) end += raw[end] === '\\' ? 2 : 1;
+  if (end >= raw.length) {
+    throw invalid(file, lineNumber, `unterminated ${quote} quote`, 'close the quote on the same line, or drop the quotes around the value');
   }
-  const inner = value.slice(1, -1);
-  return quote === '"' ? inner.replace(/\\n/g, '\n').replace(/\\"/g, '"').replace(/\\\\/g, '\\') : inner;
+  if (!/^\s*(?:#.*)?$/.test(raw.slice(end + 1))) {
+    throw invalid(file, lineNumber, `text after the closing ${quote} quote`, 'put the whole value inside the quotes; a comment after it starts with #');
+  }
+  const inner = raw.slice(1, end);
+  return quote === '"' ? inner.replace(/\\([nr"\\])/g, (_, c: string) => DOUBLE_QUOTED_ESCAPES[c]!) : inner;
 }
 
 /**
  * Parses a dotenv-style file (`NAME=value`, `export NAME=value`, `#`
- * comments, quoted values). A bad line is named by number; its content is
- * never echoed, since values may be secrets.
+ * comments, inline `# comments` after unquoted values, values in `"`, `'` or
+ * `` ` ``). A bad line is named by number; its content is never echoed, since
+ * values may be secrets.
  */
 export function parseEnvFile(text: string, file: string): Record<string, string> {
   const environ: Record<string, string> = {};
@@ -26,21 +50,66 @@ export function parseEnvFile(text: string, file: string): Record<string, string>
     if (trimmed === '' || trimmed.startsWith('#')) return;
     const match = LINE.exec(trimmed);
     if (!match?.[1]) {
-      throw new CredfwdError('ENV_FILE_INVALID', `${file} line ${index + 1} is not NAME=value`, 'names match [A-Za-z_][A-Za-z0-9_]*; comments start with #');
+      throw invalid(file, index + 1, 'is not NAME=value', 'names match [A-Za-z_][A-Za-z0-9_]*; comments start with #');
     }
-    environ[match[1]] = unquote(match[2] ?? '', index + 1, file);
+    environ[match[1]] = valueOf(match[2] ?? '', index + 1, file);
   });
   return environ;
 }
 
-/** Reads and parses an env file, turning I/O failures into a clear error. */
-export function readEnvFile(file: string): Record<string, string> {
-  let text: string;
+/** Up to `limit + 1` bytes of a file, read from one descriptor so that a device or FIFO is never read without end. */
+function readAtMost(file: string, limit: number): Buffer {
+  const fd = openSync(file, 'r');
   try {
-    text = readFileSync(file, 'utf8');
+    const buffer = Buffer.alloc(limit + 1);
+    let length = 0;
+    while (length < buffer.length) {
+      const read = readSync(fd, buffer, length, buffer.length - length, null);
+      if (read === 0) break;
+      length += read;
+    }
+    return buffer.subarray(0, length);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The file as text, or ENV_FILE_INVALID naming the first line that is not UTF-8: environment values cannot carry other bytes. */
+function decodeUtf8(bytes: Buffer, file: string): string {
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  try {
+    return decoder.decode(bytes);
+  } catch {
+    let start = 0;
+    for (let lineNumber = 1; ; lineNumber++) {
+      const end = bytes.indexOf(0x0a, start);
+      const line = bytes.subarray(start, end === -1 ? bytes.length : end);
+      try {
+        decoder.decode(line);
+      } catch {
+        throw invalid(file, lineNumber, 'is not UTF-8 text', 'environment values are text: save the file as UTF-8, or base64-encode binary values');
+      }
+      if (end === -1) throw invalid(file, lineNumber, 'ends inside a UTF-8 character', 'save the file as UTF-8');
+      start = end + 1;
+    }
+  }
+}
+
+/** Reads and parses an env file of at most {@link MAX_ENV_FILE_BYTES}, turning I/O failures into a clear error. */
+export function readEnvFile(file: string): Record<string, string> {
+  let bytes: Buffer;
+  try {
+    bytes = readAtMost(file, MAX_ENV_FILE_BYTES);
   } catch (cause) {
     const reason = cause instanceof Error && 'code' in cause ? String(cause.code) : 'unreadable';
     throw new CredfwdError('ENV_FILE_INVALID', `cannot read env file ${file} (${reason})`, 'check the path given to --env-file', { cause });
   }
-  return parseEnvFile(text, file);
+  if (bytes.length > MAX_ENV_FILE_BYTES) {
+    throw new CredfwdError(
+      'ENV_TOO_LARGE',
+      `env file ${file} is larger than ${MAX_ENV_FILE_BYTES / 1024} KiB`,
+      `env files may hold at most ${MAX_ENV_FILE_BYTES / 1024} KiB, and the environ at most ${MAX_ENVIRON_BYTES / 1024} KiB of names and values (JSON-encoded); pass large data as a file or object store location instead`,
+    );
+  }
+  return parseEnvFile(decodeUtf8(bytes, file), file);
 }

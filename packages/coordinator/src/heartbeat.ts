@@ -6,9 +6,11 @@ export interface HeartbeatContext {
 }
 
 /**
- * Pings every socket each interval and terminates those that did not answer
- * the previous ping: a peer silent for two intervals is gone, even when the
- * link dropped traffic without closing (half-open).
+ * Pings every socket each interval and terminates those that neither
+ * answered the previous ping nor sent anything else since: a peer silent for
+ * two intervals is gone, even when the link dropped traffic without closing
+ * (half-open). Any frame counts, because a peer's pong queues behind the
+ * output it is still sending: a busy peer is alive.
  */
 export class Heartbeat {
   readonly #context: HeartbeatContext;
@@ -23,8 +25,12 @@ export class Heartbeat {
 
   /** Starts watching a socket; it counts as alive until its first missed ping. */
   track(socket: WebSocket): void {
-    this.#alive.set(socket, true);
-    socket.on('pong', () => this.#alive.set(socket, true));
+    const alive = (): void => {
+      this.#alive.set(socket, true);
+    };
+    alive();
+    socket.on('pong', alive);
+    socket.on('message', alive);
   }
 
   start(): void {

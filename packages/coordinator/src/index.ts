@@ -8,5 +8,5 @@ export { createSelfSignedIdentity, fromPem, pinOf, type TlsIdentity } from './tl
 export { CredfwdError, isCredfwdError, type ErrorCode, type OnRefresh } from '@credfwd/shared';
 export { Replica, type ReplicaOptions } from './replica.ts';
 export { loadReplicaSecrets, type ReplicaSecrets } from './replica-secrets.ts';
-export { AdminClient, type AdminAnswer, type AdminClientOptions, type CreatedCluster } from './admin-client.ts';
-export type { CreateClusterRequest, RunRequest } from './admin-api.ts';
+export { AdminClient, type AdminAnswer, type AdminClientOptions, type ClusterLease, type CreatedCluster } from './admin-client.ts';
+export { DEFAULT_LEASE_SECONDS, MAX_LEASE_SECONDS, MIN_LEASE_SECONDS, type CreateClusterRequest, type RunRequest } from './admin-api.ts';

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { CredfwdError, createLogger, type Logger } from '@credfwd/shared';
 import type { RunOptions } from './agent-hub.ts';
 import { Coordinator, planCluster, type ClusterOptions, type ClusterRecord, type ClusterStatus } from './coordinator.ts';
+import { launchAborted, unlessAborted } from './launch-abort.ts';
 import { LocalAgents } from './local-backend.ts';
 import type { RefreshError } from './refresh-scheduler.ts';
 import type { WorkerResult } from './task-dispatch.ts';
@@ -23,6 +24,12 @@ export interface LaunchOptions extends ClusterOptions {
   /** Echo local agents' logs to stderr. */
   echoAgentLogs?: boolean;
   heartbeatIntervalMs?: number;
+  /**
+   * Aborts the launch: waiting for workers (or for STS) stops at once,
+   * whatever started is stopped, and the promise rejects with ABORTED.
+   * No effect once the cluster is up: close it instead.
+   */
+  signal?: AbortSignal;
 }
 
 /** Events of one cluster. */
@@ -74,10 +81,12 @@ function waitForWorkers(coordinator: Coordinator, record: ClusterRecord, agents:
   const ready = new Set(coordinator.hub.readyAgents(record.id).filter((id) => expected.has(id)));
   options.onProgress?.(ready.size, total);
   if (ready.size === total) return Promise.resolve();
+  const { signal } = options;
   return new Promise((resolve, reject) => {
     const finish = (error?: CredfwdError): void => {
       clearTimeout(timer);
       coordinator.hub.off('agent-ready', onReady);
+      signal?.removeEventListener('abort', onAbort);
       if (error) reject(error);
       else resolve();
     };
@@ -93,8 +102,11 @@ function waitForWorkers(coordinator: Coordinator, record: ClusterRecord, agents:
       `only ${ready.size} of ${total} workers were ready after ${Math.round(timeoutMs / 1000)} s`,
       'run with CREDFWD_LOG_LEVEL=debug to see the agent logs',
     )), timeoutMs);
+    const onAbort = (): void => finish(launchAborted(signal!));
     coordinator.hub.on('agent-ready', onReady);
     agents.onUnexpectedExit((error) => finish(error));
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
 
@@ -109,6 +121,8 @@ function shellQuote(value: string): string {
 export async function launchCluster(options: LaunchOptions): Promise<Cluster> {
   checkWorkers(options.workers);
   planCluster(options);
+  const { signal } = options;
+  if (signal?.aborted) throw launchAborted(signal);
   const logger = options.logger ?? createLogger({ name: 'credfwd' });
   const coordinator = await Coordinator.start({
     logger,
@@ -118,7 +132,8 @@ export async function launchCluster(options: LaunchOptions): Promise<Cluster> {
   });
   let record: ClusterRecord;
   try {
-    record = await coordinator.createCluster(options);
+    // The STS call may take its time; an abort does not wait for it, and a cluster it creates late is closed at once.
+    record = await unlessAborted(coordinator.createCluster(options), signal, (late) => coordinator.closeCluster(late.id));
   } catch (err) {
     await coordinator.close();
     throw err;
@@ -143,6 +158,8 @@ export async function launchCluster(options: LaunchOptions): Promise<Cluster> {
   try {
     await waitForWorkers(coordinator, record, agents, options);
   } catch (err) {
+    // Agents still starting never hear of the revocation and would retry a closed coordinator: signal them now.
+    if (signal?.aborted) agents.terminate();
     await close();
     throw err;
   }

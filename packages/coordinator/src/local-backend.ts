@@ -18,7 +18,7 @@ const STOP_GRACE_MS = 5_000;
 export interface LocalAgentsOptions {
   count: number;
   clusterId: string;
-  /** A secret: handed over in the environment, never argv. */
+  /** A secret: written to each agent's stdin, never its argv or environment, where workloads could read it back. */
   joinString: string;
   logger: Logger;
   /** Added to the agents' clean environment: the worker's own platform variables. */
@@ -51,7 +51,10 @@ export class LocalAgents {
   /**
    * Starts `count` agents with a clean environment: the launcher's minus
    * every AWS_* variable and credfwd secret, so null mode really falls back
-   * to the worker's own identity.
+   * to the worker's own identity. Each gets the join string on a stdin pipe
+   * that stays open for the launcher's life: when the launcher dies, however
+   * it dies, the kernel closes the pipe and the agent stops its workloads
+   * (`credfwd-agent join --stdin`).
    */
   static start(options: LocalAgentsOptions): LocalAgents {
     const entry = agentEntryPoint();
@@ -59,10 +62,13 @@ export class LocalAgents {
     const agents: LocalAgent[] = [];
     for (let i = 1; i <= options.count; i++) {
       const id = `${options.clusterId}-w${i}`;
-      const child = spawn(process.execPath, [entry, 'join'], {
-        env: { ...base, ...options.workerEnv, CREDFWD_JOIN: options.joinString, CREDFWD_AGENT_ID: id, CREDFWD_LOG_LEVEL: process.env.CREDFWD_LOG_LEVEL ?? 'info' },
-        stdio: ['ignore', 'ignore', 'pipe'],
+      const child = spawn(process.execPath, [entry, 'join', '--stdin'], {
+        env: { ...base, ...options.workerEnv, CREDFWD_AGENT_ID: id, CREDFWD_LOG_LEVEL: process.env.CREDFWD_LOG_LEVEL ?? 'info' },
+        stdio: ['pipe', 'ignore', 'pipe'],
       });
+      // An agent that died early closed its end: the 'exit' handler below reports it, not an EPIPE here.
+      child.stdin?.on('error', () => {});
+      child.stdin?.write(`${options.joinString}\n`);
       const agent: LocalAgent = { id, child, stderrTail: '', exited: new Promise((resolve) => child.once('exit', () => resolve())) };
       child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
         agent.stderrTail = (agent.stderrTail + chunk).slice(-STDERR_TAIL_CHARS);
@@ -106,12 +112,27 @@ export class LocalAgents {
 
   #exited(agent: LocalAgent, code: number | null, detail: string | null): void {
     if (this.#stopping) return;
-    const lastLine = agent.stderrTail.trim().split('\n').at(-1) ?? '';
+    const reported = agentReport(agent.stderrTail);
     this.#logger.error({ agentId: agent.id, code, detail }, 'local agent exited unexpectedly');
     this.#onUnexpectedExit?.(new CredfwdError(
       'AGENT_START_FAILED',
-      `local agent ${agent.id} exited (${code ?? detail ?? 'unknown'})${lastLine ? `: ${lastLine.slice(0, 500)}` : ''}`,
-      'run with CREDFWD_LOG_LEVEL=debug to see the agent logs',
+      `local agent ${agent.id} exited (${code ?? detail ?? 'unknown'})${reported ? `: ${reported.error.slice(0, 500)}` : ''}`,
+      reported?.hint ? `${reported.hint.slice(0, 500)} (CREDFWD_LOG_LEVEL=debug shows the agent logs)` : 'run with CREDFWD_LOG_LEVEL=debug to see the agent logs',
     ));
   }
+}
+
+/**
+ * The last `error[CODE]: …` line an agent printed on stderr, with the
+ * `hint: …` line after it: among its JSON log lines, what explains its exit.
+ */
+export function agentReport(stderr: string): { error: string; hint: string | undefined } | undefined {
+  const lines = stderr.split('\n');
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const line = lines[i]!;
+    if (!line.startsWith('error[')) continue;
+    const next = lines[i + 1];
+    return { error: line, hint: next?.startsWith('hint: ') ? next.slice('hint: '.length) : undefined };
+  }
+  return undefined;
 }

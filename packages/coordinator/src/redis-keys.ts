@@ -15,6 +15,8 @@ export class RedisKeys {
   get clusters(): string { return `${this.prefix}:clusters`; }
   /** Hash of one cluster: public record, sealed secrets, sealed current credentials, refresh status. */
   cluster(clusterId: string): string { return `${this.prefix}:cluster:${clusterId}`; }
+  /** Sorted set of leased cluster ids, scored by lease expiry (ms since the epoch, Redis's clock); kept clusters are not in it. */
+  get leases(): string { return `${this.prefix}:leases`; }
   /** Counter behind every credentials sequence number. */
   get seq(): string { return `${this.prefix}:seq`; }
   /** Hash of replica id to its public address. */

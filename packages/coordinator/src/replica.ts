@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import {
   CredfwdError,
+  checkEnvironSize,
   createJoinToken,
   formatJoinString,
   redactEnviron,
@@ -11,14 +12,15 @@ import {
   type OnRefresh,
   type Output,
 } from '@credfwd/shared';
-import { createAdminApi, type CreateClusterRequest, type RunRequest } from './admin-api.ts';
+import { createAdminApi, DEFAULT_LEASE_SECONDS, type CreateClusterRequest, type RunRequest } from './admin-api.ts';
 import { AgentHub, type AdmissionLimits, type CurrentCredentials } from './agent-hub.ts';
 import type { SessionCluster } from './agent-session.ts';
 import { ClusterRun } from './cluster-run.ts';
-import { ClusterStore, type PublicClusterRecord, type StoredCredentials, type StoredRefreshStatus } from './cluster-store.ts';
+import { ClusterStore, type DeletedCluster, type PublicClusterRecord, type StoredCredentials, type StoredRefreshStatus } from './cluster-store.ts';
 import { DEFAULT_DURATION_SECONDS, planCluster, splitHostPort } from './coordinator.ts';
 import type { CredentialsOption } from './credentials-spec.ts';
 import { DistributedRefresh, type RefreshJob } from './distributed-refresh.ts';
+import { LeaseSweep } from './lease-sweep.ts';
 import { createMinter, type Minted, type Minter } from './minter.ts';
 import { RedisKeys } from './redis-keys.ts';
 import { nextRefreshDelay } from './refresh-schedule.ts';
@@ -56,6 +58,8 @@ export interface ReplicaOptions {
    * planning a crash cut short.
    */
   refreshSweepMs?: number;
+  /** How often the replica looks for clusters whose lease lapsed (default 1 s). */
+  leaseSweepMs?: number;
 }
 
 /** How often a replica collecting a run checks for dead replicas and lost agents. */
@@ -98,6 +102,7 @@ export class Replica {
   readonly #bus: ReplicaBus;
   readonly #metrics: ReplicaMetrics;
   readonly #refresh: DistributedRefresh;
+  readonly #leaseSweep: LeaseSweep;
   #presence: ReplicaPresence | undefined;
   /** Expiry of the credentials this replica serves per cluster it holds. */
   readonly #expiries = new Map<string, Date>();
@@ -148,6 +153,7 @@ export class Replica {
         runOnCluster: (id, request) => this.#run(id, request),
         refreshCluster: (id) => this.#refreshNow(id),
         deleteCluster: (id) => this.#deleteCluster(id),
+        renewLease: (id) => this.#renewLease(id),
         metrics: () => this.#metrics.render(),
         redisReachable: () => this.#redisReachable(),
       }),
@@ -165,6 +171,15 @@ export class Replica {
       this.#presence?.agentLeft(clusterId, agentId).catch((err: unknown) => this.#logger.warn({ clusterId, agentId, reason: reason(err) }, 'could not unregister agent in Redis'));
     });
     this.#refresh = new DistributedRefresh({ connection: this.#bullConnection, prefix: keys.bull, logger: this.#logger, refresh: (job) => this.#refreshJob(job) });
+    this.#leaseSweep = new LeaseSweep({
+      logger: this.#logger,
+      lapsed: () => this.#store.lapsedLeases(100),
+      deleteIfLapsed: async (id) => {
+        const deleted = await this.#store.delete(id, true);
+        if (deleted) await this.#cleanUpDeleted(id, deleted);
+        return deleted;
+      },
+    }, options.leaseSweepMs);
   }
 
   /** Connects to Redis, takes the shared TLS identity, listens, and loads every cluster. */
@@ -222,6 +237,7 @@ export class Replica {
       this.#planRefreshes().catch((err: unknown) => this.#logger.warn({ reason: reason(err) }, 'could not plan refreshes'));
     }, this.#options.refreshSweepMs ?? REFRESH_SWEEP_MS);
     this.#refreshSweep.unref();
+    this.#leaseSweep.start();
     this.#logger.info({ replicaId: this.replicaId, address: this.address, pin: this.pin }, 'replica listening');
   }
 
@@ -230,6 +246,7 @@ export class Replica {
     this.#closing ??= (async () => {
       clearInterval(this.#runCheck);
       clearInterval(this.#refreshSweep);
+      this.#leaseSweep.close();
       await this.#presence?.close().catch(() => undefined);
       await this.#refresh.close().catch(() => undefined);
       // The clusters live on in the service: agents move to another replica instead of being revoked.
@@ -260,8 +277,18 @@ export class Replica {
   async #planRefreshes(): Promise<void> {
     for (const id of await this.#store.ids()) {
       const current = await this.#store.current(id);
-      if (current?.refreshAt) await this.#refresh.schedule({ clusterId: id, seq: current.seq }, current.refreshAt.getTime() - Date.now());
+      if (current?.refreshAt) await this.#scheduleRefresh({ clusterId: id, seq: current.seq }, current.refreshAt.getTime() - Date.now());
     }
+  }
+
+  /**
+   * Plans a refresh, then takes it back if the cluster was deleted meanwhile:
+   * the deleter removed the jobs it could see, and this one may have come
+   * after, which would leave a job of a deleted cluster in Redis.
+   */
+  async #scheduleRefresh(job: RefreshJob, delayMs: number): Promise<void> {
+    await this.#refresh.schedule(job, delayMs);
+    if (!(await this.#store.get(job.clusterId))) await this.#refresh.remove(job);
   }
 
   async #loadCluster(clusterId: string): Promise<{ cluster: SessionCluster; current: CurrentCredentials | undefined } | undefined> {
@@ -386,13 +413,14 @@ export class Replica {
       region: plan.region,
       durationSeconds,
       refreshIntervalSeconds: request.refreshIntervalSeconds ?? null,
+      leaseSeconds: request.leaseSeconds === undefined ? DEFAULT_LEASE_SECONDS : request.leaseSeconds,
       verifier: tokenVerifier(token),
       createdAt: new Date().toISOString(),
     };
     const current: StoredCredentials | null = minted ? { seq: await this.#store.nextSeq(), credentials: minted.credentials, expiresAt: minted.expiresAt, refreshAt } : null;
     await this.#store.create(record, { spec, environ: plan.environ }, current);
     if (current && refreshAt) {
-      await this.#refresh.schedule({ clusterId: id, seq: current.seq }, refreshAt.getTime() - Date.now());
+      await this.#scheduleRefresh({ clusterId: id, seq: current.seq }, refreshAt.getTime() - Date.now());
       await this.#store.saveRefreshStatus(id, { state: 'scheduled', lastRefreshAt: new Date().toISOString(), nextRefreshAt: refreshAt.toISOString(), consecutiveFailures: 0, lastError: null });
     }
     const found = await this.#loadCluster(id);
@@ -400,7 +428,7 @@ export class Replica {
     await this.#bus.publish({ type: 'created', clusterId: id });
     // Replicas behind one load balancer share one public address: list it once.
     const addresses = [...new Set((await this.#presence?.liveReplicas() ?? []).map((r) => r.address))];
-    this.#logger.info({ clusterId: id, mode: spec.kind, expiresAt: minted?.expiresAt.toISOString(), region: plan.region, environ: redactEnviron(plan.environ) }, 'cluster created');
+    this.#logger.info({ clusterId: id, mode: spec.kind, leaseSeconds: record.leaseSeconds, expiresAt: minted?.expiresAt.toISOString(), region: plan.region, environ: redactEnviron(plan.environ) }, 'cluster created');
     return {
       id,
       mode: spec.kind,
@@ -408,7 +436,14 @@ export class Replica {
       // A secret: it holds the join token, which is not kept anywhere after this answer.
       joinString: formatJoinString({ addresses: addresses.length > 0 ? addresses : [this.address], clusterId: id, token, pin: this.pin }),
       expiresAt: minted?.expiresAt.toISOString() ?? null,
+      lease: await this.#lease(id, record.leaseSeconds),
     };
+  }
+
+  /** A cluster's lease as the admin API shows it: null for a kept cluster. */
+  async #lease(clusterId: string, seconds: number | null): Promise<{ seconds: number; expiresAt: string | null } | null> {
+    if (seconds === null) return null;
+    return { seconds, expiresAt: (await this.#store.leaseExpiry(clusterId))?.toISOString() ?? null };
   }
 
   async #describe(clusterId: string): Promise<unknown> {
@@ -423,6 +458,7 @@ export class Replica {
       delivery: record.delivery,
       region: record.region,
       createdAt: record.createdAt,
+      lease: await this.#lease(clusterId, record.leaseSeconds),
       credentials: current ? { seq: current.seq, expiresAt: current.expiresAt.toISOString(), nextRefreshAt: current.refreshAt?.toISOString() ?? null } : null,
       refresh: refresh ?? null,
       agents,
@@ -431,6 +467,7 @@ export class Replica {
 
   async #run(clusterId: string, request: RunRequest): Promise<WorkerResult[]> {
     if (!(await this.#store.get(clusterId))) throw new CredfwdError('CLUSTER_NOT_FOUND', `cluster ${clusterId} does not exist`, 'it may have been deleted');
+    if (request.env) checkEnvironSize(request.env, 'the task env');
     const replicas = await this.#presence?.liveReplicas() ?? [];
     const requestId = randomUUID();
     const run = new ClusterRun(requestId, clusterId, replicas.map((r) => r.replicaId), Date.now());
@@ -453,10 +490,27 @@ export class Replica {
   }
 
   async #deleteCluster(clusterId: string): Promise<void> {
-    if (!(await this.#store.delete(clusterId))) throw new CredfwdError('CLUSTER_NOT_FOUND', `cluster ${clusterId} does not exist`, 'it may have been deleted already');
-    this.#forget(clusterId);
-    await this.#bus.publish({ type: 'revoked', clusterId });
+    const deleted = await this.#store.delete(clusterId);
+    if (!deleted) throw new CredfwdError('CLUSTER_NOT_FOUND', `cluster ${clusterId} does not exist`, 'it may have been deleted already, or its lease lapsed');
+    await this.#cleanUpDeleted(clusterId, deleted);
     this.#logger.info({ clusterId }, 'cluster deleted');
+  }
+
+  /** After a deletion (by hand or by lapse): no refresh job left, agents revoked on every replica. */
+  async #cleanUpDeleted(clusterId: string, deleted: DeletedCluster): Promise<void> {
+    this.#forget(clusterId);
+    if (deleted.seq !== undefined) await this.#refresh.remove({ clusterId, seq: deleted.seq });
+    await this.#bus.publish({ type: 'revoked', clusterId });
+  }
+
+  async #renewLease(clusterId: string): Promise<unknown> {
+    const record = await this.#store.get(clusterId);
+    const gone = (): CredfwdError => new CredfwdError('CLUSTER_NOT_FOUND', `cluster ${clusterId} does not exist`, 'its lease lapsed or it was deleted; its agents were revoked');
+    if (!record) throw gone();
+    if (record.leaseSeconds === null) return null;
+    const expiresAt = await this.#store.renewLease(clusterId, record.leaseSeconds);
+    if (!expiresAt) throw gone();
+    return { seconds: record.leaseSeconds, expiresAt: expiresAt.toISOString() };
   }
 
   /** One BullMQ refresh job: mints once, stores, schedules the next, then tells every replica. */
@@ -466,7 +520,7 @@ export class Replica {
     if (!current || !secret || secret.spec.kind !== 'role') return;
     if (current.seq !== seq) {
       // Already done, by a replica that may have died before planning the next one: plan it (a no-op if it exists).
-      if (current.seq > seq && current.refreshAt) await this.#refresh.schedule({ clusterId, seq: current.seq }, current.refreshAt.getTime() - Date.now());
+      if (current.seq > seq && current.refreshAt) await this.#scheduleRefresh({ clusterId, seq: current.seq }, current.refreshAt.getTime() - Date.now());
       return;
     }
     const record = await this.#store.get(clusterId);
@@ -477,6 +531,8 @@ export class Replica {
     try {
       minted = await this.#mint(minter);
     } catch (err) {
+      // Deleted while minting: the job completes (and is removed) rather than being retried or kept as failed.
+      if (!(await this.#store.get(clusterId))) return;
       await this.#refreshFailed(clusterId, err);
       throw err;
     }
@@ -484,7 +540,7 @@ export class Replica {
     const refreshAt = new Date(Date.now() + delaySeconds * 1000);
     const next = await this.#store.nextSeq();
     if (!(await this.#store.saveCurrent(clusterId, { seq: next, credentials: minted.credentials, expiresAt: minted.expiresAt, refreshAt }))) return;
-    await this.#refresh.schedule({ clusterId, seq: next }, delaySeconds * 1000);
+    await this.#scheduleRefresh({ clusterId, seq: next }, delaySeconds * 1000);
     await this.#store.saveRefreshStatus(clusterId, { state: 'scheduled', lastRefreshAt: new Date().toISOString(), nextRefreshAt: refreshAt.toISOString(), consecutiveFailures: 0, lastError: null });
     this.#metrics.refresh('success');
     this.#logger.info({ clusterId, seq: next, expiresAt: minted.expiresAt.toISOString() }, 'credentials refreshed');

@@ -1,35 +1,36 @@
 import { randomUUID } from 'node:crypto';
 import type { Exit, OnRefresh, Output } from '@credfwd/shared';
 import type { AgentSession } from './agent-session.ts';
+import { KeptOutput } from './kept-output.ts';
 
 /** One worker's outcome of a command. */
 export interface WorkerResult {
   worker: string;
   exitCode: number | null;
   signal: string | null;
+  /** The output as UTF-8 text, for convenience: bytes that are not UTF-8 read as U+FFFD here, never in `stdoutBytes`. */
   stdout: string;
   stderr: string;
+  /** The output exactly as the command wrote it (up to MAX_KEPT_OUTPUT_BYTES per stream). */
+  stdoutBytes: Buffer;
+  stderrBytes: Buffer;
 }
 
-/** Streams output as it arrives, for long-running commands. */
-export type OutputListener = (worker: string, stream: 'stdout' | 'stderr', chunk: string) => void;
+/** Streams output as it arrives, for long-running commands: the exact bytes, in chunks cut anywhere (even inside a character). */
+export type OutputListener = (worker: string, stream: 'stdout' | 'stderr', chunk: Buffer) => void;
 
-/** Output kept per stream per worker; the rest is dropped with a marker so a chatty task cannot exhaust memory. */
-export const MAX_KEPT_OUTPUT_CHARS = 8 * 1024 * 1024;
+/** A worker's result from its output bytes; the text fields are decoded from them. */
+export function workerResult(worker: string, exitCode: number | null, signal: string | null, stdoutBytes: Buffer, stderrBytes: Buffer): WorkerResult {
+  return { worker, exitCode, signal, stdout: stdoutBytes.toString('utf8'), stderr: stderrBytes.toString('utf8'), stdoutBytes, stderrBytes };
+}
 
 interface PendingTask {
   session: AgentSession;
   worker: string;
-  stdout: string;
-  stderr: string;
+  stdout: KeptOutput;
+  stderr: KeptOutput;
   onOutput: OutputListener | undefined;
   resolve(result: WorkerResult): void;
-}
-
-function append(kept: string, chunk: string): string {
-  if (kept.length >= MAX_KEPT_OUTPUT_CHARS) return kept;
-  const next = kept + chunk;
-  return next.length > MAX_KEPT_OUTPUT_CHARS ? `${next.slice(0, MAX_KEPT_OUTPUT_CHARS)}\n[credfwd: output truncated]\n` : next;
 }
 
 /**
@@ -44,7 +45,7 @@ export class TaskDispatch {
     const taskId = randomUUID();
     const worker = session.agentId ?? 'unknown';
     const done = new Promise<WorkerResult>((resolve) => {
-      this.#tasks.set(taskId, { session, worker, stdout: '', stderr: '', onOutput: options.onOutput, resolve });
+      this.#tasks.set(taskId, { session, worker, stdout: new KeptOutput(), stderr: new KeptOutput(), onOutput: options.onOutput, resolve });
     });
     try {
       await session.run(taskId, argv, options);
@@ -59,8 +60,9 @@ export class TaskDispatch {
     const task = this.#tasks.get(message.taskId);
     if (!task || task.session !== session) return false;
     if (message.type === 'output') {
-      task[message.stream] = append(task[message.stream], message.chunk);
-      task.onOutput?.(task.worker, message.stream, message.chunk);
+      const chunk = Buffer.from(message.data, 'base64');
+      task[message.stream].append(chunk);
+      task.onOutput?.(task.worker, message.stream, chunk);
     } else {
       this.#finish(message.taskId, message.code, message.signal);
     }
@@ -78,7 +80,11 @@ export class TaskDispatch {
     const task = this.#tasks.get(taskId);
     if (!task) return;
     this.#tasks.delete(taskId);
-    if (note) task.onOutput?.(task.worker, 'stderr', note);
-    task.resolve({ worker: task.worker, exitCode, signal, stdout: task.stdout, stderr: note ? task.stderr + note : task.stderr });
+    if (note) {
+      const bytes = Buffer.from(note);
+      task.stderr.append(bytes);
+      task.onOutput?.(task.worker, 'stderr', bytes);
+    }
+    task.resolve(workerResult(task.worker, exitCode, signal, task.stdout.bytes(), task.stderr.bytes()));
   }
 }

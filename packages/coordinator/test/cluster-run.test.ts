@@ -2,7 +2,7 @@ import test from 'ava';
 import { ClusterRun, DISPATCH_REPORT_MS, LOST_AGENT_MS } from '../src/cluster-run.ts';
 
 const exit = (taskId: string, code: number) => ({ type: 'exit' as const, taskId, code, signal: null });
-const output = (taskId: string, chunk: string) => ({ type: 'output' as const, taskId, stream: 'stdout' as const, chunk });
+const output = (taskId: string, chunk: string | Buffer) => ({ type: 'output' as const, taskId, stream: 'stdout' as const, data: Buffer.from(chunk).toString('base64') });
 
 test('ClusterRun resolves once every live replica reported and every task exited, sorted by worker', async (t) => {
   const run = new ClusterRun('req', 'c1', ['r1', 'r2'], 0);
@@ -12,6 +12,18 @@ test('ClusterRun resolves once every live replica reported and every task exited
   run.dispatched('r2', [{ agentId: 'w2', taskId: 't2' }], 0);
   t.true(run.frame('c1', 'w2', exit('t2', 3)));
   t.deepEqual((await run.done).map((r) => [r.worker, r.exitCode, r.stdout]), [['w2', 3, ''], ['w10', 0, 'a']]);
+});
+
+test('ClusterRun keeps output bytes exact, bytes that are not UTF-8 included', async (t) => {
+  const run = new ClusterRun('req', 'c1', ['r1'], 0);
+  run.dispatched('r1', [{ agentId: 'w1', taskId: 't1' }], 0);
+  // A character cut between two frames, then bytes that are no UTF-8 at all.
+  run.frame('c1', 'w1', output('t1', Buffer.from([0xe2, 0x82])));
+  run.frame('c1', 'w1', output('t1', Buffer.from([0xac, 0xff, 0xfe])));
+  run.frame('c1', 'w1', exit('t1', 0));
+  const [result] = await run.done;
+  t.deepEqual(result?.stdoutBytes, Buffer.from([0xe2, 0x82, 0xac, 0xff, 0xfe]));
+  t.is(result?.stdout, '€\uFFFD\uFFFD');
 });
 
 test('ClusterRun ignores frames for another cluster, another agent or an unknown task', (t) => {

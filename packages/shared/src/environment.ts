@@ -39,6 +39,26 @@ export const REGION_VARS = ['AWS_REGION', 'AWS_DEFAULT_REGION'] as const;
 /** Prefix of credfwd's own variables (join string, agent id); never passed to workloads. */
 export const CREDFWD_VAR_PREFIX = 'CREDFWD_';
 
+/**
+ * Most an environ may hold, counted as its JSON encoding (names, values,
+ * quotes, escapes) in bytes. It travels sealed (JWE, base64url: about 4/3 of
+ * that) inside one frame of at most MAX_PAYLOAD_BYTES (256 KiB), so 64 KiB
+ * leaves room for the sealing and the rest of the frame whatever the values hold.
+ */
+export const MAX_ENVIRON_BYTES = 64 * 1024;
+
+/** Throws ENV_TOO_LARGE when `environ` exceeds {@link MAX_ENVIRON_BYTES}; `what` names it (`environ`, `task env`). */
+export function checkEnvironSize(environ: Record<string, string>, what = 'environ'): void {
+  const bytes = Buffer.byteLength(JSON.stringify(environ));
+  if (bytes > MAX_ENVIRON_BYTES) {
+    throw new CredfwdError(
+      'ENV_TOO_LARGE',
+      `${what} holds ${Math.ceil(bytes / 1024)} KiB of names and values`,
+      `the limit is ${MAX_ENVIRON_BYTES / 1024} KiB in all (JSON-encoded); put large data in a file or object store and pass its location instead`,
+    );
+  }
+}
+
 /** True for names whose values must never be logged. */
 export function isSecretLookingName(name: string): boolean {
   return SECRET_LOOKING.test(name);
@@ -57,8 +77,9 @@ export function reservedNames(mode: DeliveryMode): ReadonlySet<string> {
 }
 
 /**
- * Checks custom variables for a mode: names must be shell-safe, and in a
- * forwarding mode none may override the forwarded credentials.
+ * Checks custom variables for a mode: names must be shell-safe, in a
+ * forwarding mode none may override the forwarded credentials, and all
+ * together fit {@link MAX_ENVIRON_BYTES}.
  */
 export function validateEnviron(environ: Record<string, string>, mode: DeliveryMode): void {
   const reserved = reservedNames(mode);
@@ -80,6 +101,7 @@ export function validateEnviron(environ: Record<string, string>, mode: DeliveryM
       throw new CredfwdError('CONFIG_INVALID', `environ value of ${name} must be a string without NUL bytes`, 'pass environ as { NAME: "value" }');
     }
   }
+  checkEnvironSize(environ);
 }
 
 /** Environ with secret-looking values masked, safe to log. */

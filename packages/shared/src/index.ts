@@ -15,12 +15,14 @@ export { openJson, sealJson } from './seal.ts';
 export { awsCredentialsSchema, maskAccessKeyId, type AwsCredentials } from './credentials.ts';
 export {
   buildWorkloadEnv,
+  checkEnvironSize,
   cleanLauncherEnv,
   isSecretLookingName,
   redactEnviron,
   reservedNames,
   validateEnviron,
   CREDFWD_VAR_PREFIX,
+  MAX_ENVIRON_BYTES,
   OVERRIDING_IDENTITY_VARS,
   STATIC_CREDENTIAL_VARS,
   type Env,

@@ -48,6 +48,8 @@ export const CloseCode = {
   clusterRevoked: 4403,
   handshakeTimeout: 4408,
   versionMismatch: 4409,
+  /** Another agent, with another key pair, is connected under this agent id; the newcomer is refused and must not retry. */
+  agentIdInUse: 4410,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
@@ -72,7 +74,8 @@ export const outputSchema = z.strictObject({
   type: z.literal('output'),
   taskId: id,
   stream: z.enum(['stdout', 'stderr']),
-  chunk: z.string().max(MAX_OUTPUT_CHUNK_BYTES * 2),
+  /** The output's bytes exactly as the task wrote them, base64: output need not be UTF-8. */
+  data: z.string().min(1).max(Math.ceil(MAX_OUTPUT_CHUNK_BYTES / 3) * 4).regex(/^[A-Za-z0-9+/]+={0,2}$/),
 });
 export const exitSchema = z.strictObject({
   type: z.literal('exit'),

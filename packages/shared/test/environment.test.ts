@@ -2,10 +2,12 @@ import test from 'ava';
 import type { AwsCredentials } from '../src/credentials.ts';
 import {
   buildWorkloadEnv,
+  checkEnvironSize,
   cleanLauncherEnv,
   isSecretLookingName,
   redactEnviron,
   validateEnviron,
+  MAX_ENVIRON_BYTES,
   type Env,
   type WorkloadEnvInput,
 } from '../src/environment.ts';
@@ -44,6 +46,26 @@ test('validateEnviron refuses credfwd\'s own CREDFWD_ names with ENV_CONFLICT in
 test('validateEnviron refuses a value with a NUL byte without echoing the value', (t) => {
   const err = t.throws(() => validateEnviron({ DB_PASSWORD: 'hunter2\0' }, 'env'), { instanceOf: CredfwdError, code: 'CONFIG_INVALID' });
   t.false(err?.message.includes('hunter2'));
+});
+
+test('validateEnviron refuses a 200 KB value with ENV_TOO_LARGE naming the limit, not the value (issue 10: the agent looped on "Max payload size exceeded")', (t) => {
+  const value = 'v'.repeat(200_000);
+  const error = t.throws(() => validateEnviron({ BIG: value }, 'env'), { instanceOf: CredfwdError, code: 'ENV_TOO_LARGE' });
+  t.regex(error?.hint ?? '', /64 KiB/);
+  t.false(`${error?.message} ${error?.hint}`.includes('vvvvvvvv'), 'the value is never echoed');
+});
+
+test('checkEnvironSize counts the JSON encoding, so escapes cannot smuggle a frame past the limit', (t) => {
+  // 20,000 control characters are 20 KB as bytes but 120 KB once JSON-escaped (\u0001).
+  t.throws(() => checkEnvironSize({ CTRL: '\u0001'.repeat(20_000) }), { code: 'ENV_TOO_LARGE' });
+  const overhead = Buffer.byteLength(JSON.stringify({ A: '' }));
+  t.notThrows(() => checkEnvironSize({ A: 'x'.repeat(MAX_ENVIRON_BYTES - overhead) }), 'exactly the limit is allowed');
+  t.throws(() => checkEnvironSize({ A: 'x'.repeat(MAX_ENVIRON_BYTES - overhead + 1) }), { code: 'ENV_TOO_LARGE' });
+});
+
+test('checkEnvironSize counts many small variables together', (t) => {
+  const many = Object.fromEntries(Array.from({ length: 10_000 }, (_, i) => [`V${i}`, 'value']));
+  t.throws(() => checkEnvironSize(many, 'the task env'), { code: 'ENV_TOO_LARGE', message: /^the task env holds/ });
 });
 
 test('isSecretLookingName flags names that look secret, in any case', (t) => {

@@ -16,7 +16,8 @@ const agentFrames: AgentMessage[] = [
   { type: 'hello', v: PROTOCOL_VERSION, clusterId: 'cluster-1', agentId: 'agent.1_a', publicKey: 'pub_KEY-1' },
   { type: 'proof', mac: 'bWFj' },
   { type: 'ack', seq: 0 },
-  { type: 'output', taskId: 't1', stream: 'stderr', chunk: 'line\n' },
+  { type: 'output', taskId: 't1', stream: 'stderr', data: Buffer.from('line\n').toString('base64') },
+  { type: 'output', taskId: 't1', stream: 'stdout', data: Buffer.alloc(32 * 1024, 0xff).toString('base64') },
   { type: 'exit', taskId: 't1', code: 0, signal: null },
   { type: 'exit', taskId: 't2', code: null, signal: 'SIGTERM' },
 ];
@@ -60,7 +61,10 @@ const badAgentFrames: Array<[string, unknown]> = [
   ['a negative seq', JSON.stringify({ type: 'ack', seq: -1 })],
   ['a fractional version', JSON.stringify({ type: 'hello', v: 1.5, clusterId: 'c', agentId: 'a', publicKey: 'k' })],
   ['an id with a slash', JSON.stringify({ type: 'hello', v: 1, clusterId: '../c', agentId: 'a', publicKey: 'k' })],
-  ['an unknown output stream', JSON.stringify({ type: 'output', taskId: 't', stream: 'stdin', chunk: '' })],
+  ['an unknown output stream', JSON.stringify({ type: 'output', taskId: 't', stream: 'stdin', data: 'YQ==' })],
+  ['output as text rather than base64 bytes', JSON.stringify({ type: 'output', taskId: 't', stream: 'stdout', data: 'line\n' })],
+  ['empty output', JSON.stringify({ type: 'output', taskId: 't', stream: 'stdout', data: '' })],
+  ['output over 32 KiB', JSON.stringify({ type: 'output', taskId: 't', stream: 'stdout', data: Buffer.alloc(32 * 1024 + 3).toString('base64') })],
   ['a missing field', JSON.stringify({ type: 'exit', taskId: 't', code: 0 })],
   ['a non-text frame', 42],
 ];

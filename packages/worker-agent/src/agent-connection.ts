@@ -132,9 +132,14 @@ export class AgentConnection {
     });
   }
 
-  /** Sends a frame once the handshake is done; false if the connection cannot take it. */
-  send(message: AgentMessage): boolean {
-    return this.#state === 'ready' && this.#send(message);
+  /** Sends a frame once the handshake is done, calling `written` once it has left (or failed); false if the connection cannot take it. */
+  send(message: AgentMessage, written?: () => void): boolean {
+    return this.#state === 'ready' && this.#send(message, written);
+  }
+
+  /** Bytes handed to the socket but not yet written to the network. */
+  bufferedAmount(): number {
+    return this.#ws?.bufferedAmount ?? 0;
   }
 
   /** Closes with `code`; idempotent. */
@@ -151,10 +156,10 @@ export class AgentConnection {
     this.#closeTimer = setTimeout(() => ws.terminate(), CLOSE_GRACE_MS);
   }
 
-  #send(message: AgentMessage): boolean {
+  #send(message: AgentMessage, written?: () => void): boolean {
     const ws = this.#ws;
     if (ws?.readyState !== WebSocket.OPEN) return false;
-    ws.send(encodeMessage(message));
+    ws.send(encodeMessage(message), written && (() => written()));
     return true;
   }
 

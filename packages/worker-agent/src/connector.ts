@@ -17,7 +17,7 @@ import { ReconnectTimer, type ReconnectTimerOptions } from './reconnect-timer.ts
 export interface ConnectorHandlers extends ConnectionHandlers {
   /** The coordinator closed the cluster (4403). */
   revoked(): void;
-  /** A failure that retrying cannot fix: bad token, wrong pin, other protocol version. */
+  /** A failure that retrying cannot fix: bad token, wrong pin, other protocol version, agent id taken. */
   fatal(error: CredfwdError): void;
   /** A connection attempt failed or a connection was lost; the connector tries again. */
   disconnected(): void;
@@ -65,9 +65,14 @@ export class Connector {
     this.#connect();
   }
 
-  /** Sends on the current connection; false while there is none ready. */
-  send(message: AgentMessage): boolean {
-    return this.#current?.send(message) ?? false;
+  /** Sends on the current connection, calling `written` once the frame has left (or failed); false while there is none ready. */
+  send(message: AgentMessage, written?: () => void): boolean {
+    return this.#current?.send(message, written) ?? false;
+  }
+
+  /** Bytes handed to the current connection but not yet written to the network; 0 without one. */
+  bufferedAmount(): number {
+    return this.#current?.bufferedAmount() ?? 0;
   }
 
   /** Stops reconnecting and closes the connection with 1000; idempotent. */
@@ -153,6 +158,16 @@ function classify(end: ConnectionEnd): Outcome {
           'PROTOCOL_MISMATCH',
           'the coordinator speaks another credfwd protocol version',
           'install the same credfwd version on the workers as on the launcher',
+        ),
+      };
+    case CloseCode.agentIdInUse:
+      // Retrying would only find the same agent connected, or replace it and be replaced in turn.
+      return {
+        kind: 'fatal',
+        error: new CredfwdError(
+          'AGENT_ID_IN_USE',
+          'another agent is connected to this cluster under the same agent id',
+          'give each agent its own id with --agent-id or CREDFWD_AGENT_ID, or leave both unset for a unique default',
         ),
       };
     case CloseCode.clusterRevoked:

@@ -1,24 +1,23 @@
 import type { Clock } from './clock.ts';
 import { ExpiryTimer } from './expiry-timer.ts';
 
-/** An agent with no coordinator and nothing left to serve gives up after this long by default. */
+/** An agent with no coordinator gives up after this long by default. */
 export const DEFAULT_GIVE_UP_AFTER_MS = 10 * 60_000;
 
-/** What a {@link CoordinatorLossWatch} looks at and whom it tells. */
+/** What a {@link CoordinatorLossWatch} counts on and whom it tells. */
 export interface CoordinatorLossWatchOptions {
   clock: Clock;
   giveUpAfterMs: number;
-  /** Until when (agent clock) the credentials held may be served; undefined when none may. */
-  usableUntil(): number | undefined;
   onGiveUp(): void;
 }
 
 /**
- * Tells when an agent has lost its coordinator for good: no connection, and
- * no credentials it may still serve, for `giveUpAfterMs` on end. Until then
- * the agent keeps serving what it holds and keeps reconnecting; after it,
- * its workloads would run on without credentials and without anyone able to
- * stop them, so the agent stops them and exits instead of orphaning them.
+ * Tells when an agent has lost its coordinator for good: no connection for
+ * `giveUpAfterMs` on end, counted from the loss whatever credentials the
+ * agent still holds. Until then the agent keeps serving and reconnecting;
+ * after it, nobody could revoke or stop its workloads any more (credentials
+ * may be valid for a day and a half), so the agent stops them and exits
+ * instead of leaving them running with live credentials.
  */
 export class CoordinatorLossWatch {
   readonly #options: CoordinatorLossWatchOptions;
@@ -32,17 +31,14 @@ export class CoordinatorLossWatch {
   /** No coordinator now; starts the count unless it runs already. */
   lost(): void {
     if (this.#timer || this.#closed) return;
-    const { clock, giveUpAfterMs, usableUntil, onGiveUp } = this.#options;
-    const from = Math.max(clock.now(), usableUntil() ?? 0);
+    const { clock, giveUpAfterMs, onGiveUp } = this.#options;
     this.#timer = new ExpiryTimer({
       clock,
-      deadlineMs: from + giveUpAfterMs,
+      deadlineMs: clock.now() + giveUpAfterMs,
       keepAlive: true,
       onExpired: () => {
         this.#timer = undefined;
-        // The clock may have been set back since the count started: count again from the credentials' end.
-        if ((usableUntil() ?? 0) > clock.now()) this.lost();
-        else if (!this.#closed) onGiveUp();
+        if (!this.#closed) onGiveUp();
       },
     });
     this.#timer.start();

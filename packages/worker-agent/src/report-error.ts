@@ -1,7 +1,7 @@
 import { isCredfwdError, type ErrorCode } from '@credfwd/shared';
 
 /** Codes that mean the user invoked the agent wrongly: exit status 2. */
-const USAGE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['USAGE', 'JOIN_STRING_INVALID']);
+const USAGE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['USAGE', 'JOIN_STRING_INVALID', 'JOIN_FILE_INSECURE']);
 
 /**
  * Prints `error[CODE]: message` and `hint: …` and returns the exit status

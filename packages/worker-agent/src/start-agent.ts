@@ -4,22 +4,21 @@ import {
   type CredentialsPush,
   type EndpointInfo,
   type Env,
-  type Exit,
   type JoinInfo,
   type Logger,
-  type Output,
   type Run,
 } from '@credfwd/shared';
 import type { Session } from './agent-connection.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { Connector } from './connector.ts';
 import { CoordinatorLossWatch, DEFAULT_GIVE_UP_AFTER_MS } from './coordinator-loss-watch.ts';
-import { CredentialStore, usableUntil, type CredentialsSummary, type StoredCredentials } from './credential-store.ts';
+import { CredentialStore, type CredentialsSummary, type StoredCredentials } from './credential-store.ts';
 import { createCredentialsEndpoint, type CredentialsEndpoint } from './credentials-endpoint.ts';
 import { openStringRecord } from './open-string-record.ts';
 import type { ReconnectTimerOptions } from './reconnect-timer.ts';
 import { refreshAction } from './refresh-action.ts';
 import { taskEnvironment, type TaskEnvironment } from './task-environment.ts';
+import { TaskFrameQueue } from './task-frame-queue.ts';
 import { TaskRunner } from './task-runner.ts';
 
 /** Options of {@link startAgent}. */
@@ -38,8 +37,8 @@ export interface AgentOptions {
   /** Time between SIGTERM and SIGKILL when a task is stopped, timed out or restarted (default 5 s). */
   killGraceMs?: number;
   /**
-   * Without a coordinator and without credentials it may still serve for this
-   * long, the agent stops its tasks and ends with AGENT_UNREACHABLE (default 10 min).
+   * After this long without a coordinator, whatever credentials it still
+   * holds, the agent stops its tasks and ends with AGENT_UNREACHABLE (default 10 min).
    */
   giveUpAfterMs?: number;
 }
@@ -94,8 +93,8 @@ class AgentRuntime {
   readonly #runner: TaskRunner;
   readonly #connector: Connector;
   readonly #lossWatch: CoordinatorLossWatch;
-  // Exits that found no connection; the coordinator still needs them to finish its run.
-  readonly #pendingExits: Exit[] = [];
+  // Task frames in order; held while there is no connection, as the coordinator still needs them to finish its run.
+  readonly #taskFrames: TaskFrameQueue;
   #stopping: Promise<void> | undefined;
   // Started by the first endpoint-mode welcome and kept until the agent stops, across reconnects.
   #endpointStart: Promise<CredentialsEndpoint> | undefined;
@@ -119,10 +118,14 @@ class AgentRuntime {
     this.done.catch(() => {});
     this.#clock = options.clock ?? systemClock;
     this.#store = new CredentialStore({ logger: this.#logger, clock: this.#clock });
+    this.#taskFrames = new TaskFrameQueue({
+      send: (message, written) => this.#connector.send(message, written),
+      bufferedAmount: () => this.#connector.bufferedAmount(),
+    });
     this.#runner = new TaskRunner({
       logger: this.#logger,
       killGraceMs: options.killGraceMs,
-      sink: { send: (message) => this.#sendTaskFrame(message) },
+      sink: this.#taskFrames,
     });
     this.#connector = new Connector({
       join: options.join,
@@ -142,13 +145,9 @@ class AgentRuntime {
     this.#lossWatch = new CoordinatorLossWatch({
       clock: this.#clock,
       giveUpAfterMs,
-      usableUntil: () => {
-        const held = this.#store.current();
-        return held && usableUntil(held);
-      },
       onGiveUp: () => void this.#stop(new CredfwdError(
         'AGENT_UNREACHABLE',
-        `no coordinator answered for ${Math.round(giveUpAfterMs / 1000)} s after the last usable credentials; stopping tasks and exiting`,
+        `no coordinator answered for ${Math.round(giveUpAfterMs / 1000)} s; stopping tasks and exiting`,
         'the cluster is gone (its launcher exited or its coordinator is down for good): join a running cluster with its join string',
       )),
     });
@@ -177,7 +176,7 @@ class AgentRuntime {
     this.#logger.info({ delivery: session.delivery, region: session.region, environNames: Object.keys(session.environ) }, 'welcomed by coordinator');
     if (session.delivery === 'endpoint' && !(await this.#startEndpoint())) return;
     if (session.delivery === 'none') this.#settleReady.resolve();
-    for (const exit of this.#pendingExits.splice(0)) this.#connector.send(exit);
+    this.#taskFrames.flush();
   }
 
   /** Starts the credentials endpoint unless it runs already; false when the agent cannot serve it. */
@@ -245,11 +244,6 @@ class AgentRuntime {
       return;
     }
     this.#runner.run({ taskId: run.taskId, argv: run.argv, env: prepared.env, cwd: run.cwd, timeoutMs: run.timeoutMs, onRefresh: choice.action });
-  }
-
-  #sendTaskFrame(message: Output | Exit): void {
-    // Output that finds no connection is dropped rather than buffered without bound.
-    if (!this.#connector.send(message) && message.type === 'exit') this.#pendingExits.push(message);
   }
 
   #stop(end: AgentEnd | CredfwdError): Promise<void> {

@@ -1,13 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { StringDecoder } from 'node:string_decoder';
 import type { Logger } from '@credfwd/shared';
 import type { RefreshAction } from './refresh-action.ts';
+import { newTaskMark, stopTaskProcesses, TASK_MARK_VARIABLE } from './task-processes.ts';
 import { sendOutput, type TaskSink } from './task-sink.ts';
 
 /** Exit code for a command that could not be started (as shells use 127). */
 const TASK_NOT_STARTED_EXIT_CODE = 127;
 // setTimeout treats anything longer as 1 ms; a longer deadline means none at all.
 const MAX_TIMER_MS = 2 ** 31 - 1;
+// How long a run whose processes are all stopped may keep its pipes open: only one that escaped the stop can hold them.
+const ESCAPED_PIPE_MS = 1_000;
 
 /** A task, ready to run: the environment of its first run is already built. */
 export interface TaskSpec {
@@ -36,6 +38,19 @@ interface ProcessEnd {
   signal: NodeJS.Signals | null;
 }
 
+/** One run of the task's command: its first process, and every process that carries its mark. */
+interface Run {
+  child: ChildProcess;
+  mark: string;
+  /** Set once the run's processes are being stopped; settles when none is left. */
+  stopping?: Promise<void>;
+  /** Paused while the sink has a backlog. */
+  paused: boolean;
+  /** Read whatever the backlog: its processes are gone, so what is left in its pipes is bounded. */
+  draining: boolean;
+  escapeTimer?: NodeJS.Timeout;
+}
+
 type State =
   | 'running' // a process runs
   | 'restarting' // its process was told to stop; another starts once it has
@@ -47,7 +62,9 @@ type State =
  * One task: its process, in a process group of its own, with output and exit
  * streamed to the sink. On a credentials refresh it may signal the process or
  * restart it with a fresh environment, under the same task id; only the end
- * of the task, not a restart, sends an exit frame.
+ * of the task, not a restart, sends an exit frame. Every process a run
+ * started, in the background or in a session of its own too, is stopped when
+ * the run ends, is restarted or is stopped.
  */
 export class SupervisedTask {
   /** Resolves once the exit frame has been sent. */
@@ -56,8 +73,7 @@ export class SupervisedTask {
   readonly #context: SupervisedTaskContext;
   readonly #resolveEnded: () => void;
   #state: State = 'running';
-  #child: ChildProcess | undefined;
-  #killTimer: NodeJS.Timeout | undefined;
+  #run: Run | undefined;
   #deadline: NodeJS.Timeout | undefined;
   // What a task left stopped for a restart reports if it never runs again.
   #lastEnd: ProcessEnd = { code: null, signal: null };
@@ -89,9 +105,9 @@ export class SupervisedTask {
     const action = this.#spec.onRefresh;
     const { taskId } = this.#spec;
     if (action?.kind === 'signal') {
-      if (this.#state !== 'running' || !this.#child) return;
+      if (this.#state !== 'running' || !this.#run) return;
       this.#context.logger.info({ taskId, signal: action.signal }, 'signalling task on credentials refresh');
-      killGroup(this.#child, action.signal);
+      killGroup(this.#run.child, action.signal);
     } else if (action?.kind === 'restart') {
       if (this.#state === 'running') {
         this.#state = 'restarting';
@@ -125,34 +141,84 @@ export class SupervisedTask {
 
   #spawn(env: Record<string, string>): void {
     const { taskId, argv, cwd } = this.#spec;
+    const mark = newTaskMark();
     let child: ChildProcess;
     try {
       // detached: its own process group, so a signal reaches every process the task started.
-      child = spawn(argv[0] ?? '', argv.slice(1), { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+      child = spawn(argv[0] ?? '', argv.slice(1), { cwd, env: { ...env, [TASK_MARK_VARIABLE]: mark }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     } catch (err) {
       this.#notStarted(err);
       return;
     }
-    this.#child = child;
+    const run: Run = { child, mark, paused: false, draining: false };
+    this.#run = run;
     let spawnError: unknown;
     child.on('error', (err) => {
       if (child.pid === undefined) spawnError = err;
       else this.#context.logger.warn({ taskId, reason: (err as NodeJS.ErrnoException).code }, 'task process error');
     });
-    const decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
     for (const stream of ['stdout', 'stderr'] as const) {
-      child[stream]?.on('data', (data: Buffer) => sendOutput(this.#context.sink, taskId, stream, decoders[stream].write(data)));
+      child[stream]?.on('data', (data: Buffer) => {
+        sendOutput(this.#context.sink, taskId, stream, data);
+        this.#throttle(run);
+      });
     }
+    // The first process is gone, but what it left in the background may hold its pipes open, and 'close' waits for them.
+    child.once('exit', () => void this.#stopProcesses(run));
     // 'close' comes after both pipes are drained, so whatever follows comes after all of this run's output.
-    child.once('close', (code: number | null, signal: NodeJS.Signals | null) => {
-      sendOutput(this.#context.sink, taskId, 'stdout', decoders.stdout.end());
-      sendOutput(this.#context.sink, taskId, 'stderr', decoders.stderr.end());
-      clearTimeout(this.#killTimer);
-      this.#child = undefined;
-      if (spawnError === undefined) this.#exited({ code, signal });
-      else this.#notStarted(spawnError);
-    });
+    child.once('close', (code: number | null, signal: NodeJS.Signals | null) => void this.#closed(run, { code, signal }, spawnError));
     if (child.pid !== undefined) this.#context.logger.info({ taskId, command: argv[0], pid: child.pid }, 'task started');
+  }
+
+  async #closed(run: Run, end: ProcessEnd, spawnError: unknown): Promise<void> {
+    await this.#stopProcesses(run);
+    clearTimeout(run.escapeTimer);
+    this.#run = undefined;
+    if (spawnError === undefined) this.#exited(end);
+    else this.#notStarted(spawnError);
+  }
+
+  /** Stops every process of the run (once; later calls share the first): SIGTERM, SIGKILL after the grace. */
+  #stopProcesses(run: Run): Promise<void> {
+    run.stopping ??= this.#stopAll(run);
+    return run.stopping;
+  }
+
+  async #stopAll(run: Run): Promise<void> {
+    const groupId = run.child.pid;
+    if (groupId === undefined) return;
+    const { taskId } = this.#spec;
+    const stopped = await stopTaskProcesses({ mark: run.mark, groupId, graceMs: this.#context.killGraceMs });
+    if (stopped.survivors.length > 0) this.#context.logger.warn({ taskId, survivors: stopped.survivors }, 'task processes outlived SIGKILL');
+    else if (stopped.signalled > 0) this.#context.logger.info({ taskId, signalled: stopped.signalled }, 'task processes stopped');
+    this.#drain(run);
+    // Only a process that escaped the stop (it cleared its environment and left the group) still holds the pipes: end anyway.
+    run.escapeTimer = setTimeout(() => {
+      this.#context.logger.warn({ taskId }, 'a process outside the task\'s reach holds its output open; closing it');
+      run.child.stdout?.destroy();
+      run.child.stderr?.destroy();
+    }, ESCAPED_PIPE_MS);
+  }
+
+  /** Stops reading the run's output while the sink has a backlog, so a fast writer is slowed down rather than buffered without bound. */
+  #throttle(run: Run): void {
+    if (run.paused || run.draining) return;
+    const backlog = this.#context.sink.backlog();
+    if (!backlog) return;
+    run.paused = true;
+    run.child.stdout?.pause();
+    run.child.stderr?.pause();
+    void backlog.then(() => {
+      run.paused = false;
+      run.child.stdout?.resume();
+      run.child.stderr?.resume();
+    });
+  }
+
+  #drain(run: Run): void {
+    run.draining = true;
+    run.child.stdout?.resume();
+    run.child.stderr?.resume();
   }
 
   #exited(end: ProcessEnd): void {
@@ -180,10 +246,7 @@ export class SupervisedTask {
   }
 
   #kill(): void {
-    const child = this.#child;
-    if (!child) return;
-    killGroup(child, 'SIGTERM');
-    this.#killTimer = setTimeout(() => killGroup(child, 'SIGKILL'), this.#context.killGraceMs);
+    if (this.#run) void this.#stopProcesses(this.#run);
   }
 
   #notStarted(err: unknown): void {
@@ -191,14 +254,13 @@ export class SupervisedTask {
     const reason = (err as NodeJS.ErrnoException).code ?? 'spawn failed';
     const where = cwd === undefined ? '' : ` in ${cwd}`;
     this.#context.logger.warn({ taskId, command: argv[0], reason }, 'task could not be started');
-    sendOutput(this.#context.sink, taskId, 'stderr', `credfwd-agent: cannot start ${JSON.stringify(argv[0]?.slice(0, 256))}${where}: ${reason}\n`);
+    sendOutput(this.#context.sink, taskId, 'stderr', Buffer.from(`credfwd-agent: cannot start ${JSON.stringify(argv[0]?.slice(0, 256))}${where}: ${reason}\n`));
     this.#finish({ code: TASK_NOT_STARTED_EXIT_CODE, signal: null });
   }
 
   #finish(end: ProcessEnd): void {
     this.#state = 'ended';
     clearTimeout(this.#deadline);
-    clearTimeout(this.#killTimer);
     const { taskId } = this.#spec;
     this.#context.ended(taskId);
     this.#context.sink.send({ type: 'exit', taskId, code: end.code, signal: end.signal });

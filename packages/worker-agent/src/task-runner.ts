@@ -11,13 +11,14 @@ const DEFAULT_KILL_GRACE_MS = 5_000;
 export interface TaskRunnerOptions {
   sink: TaskSink;
   logger: Logger;
-  /** Time between SIGTERM and SIGKILL when a task times out, is killed or is restarted (default 5 s). */
+  /** Time between SIGTERM and SIGKILL when a task ends, times out, is killed or is restarted (default 5 s). */
   killGraceMs?: number;
 }
 
 /**
  * Runs tasks as child processes, each in its own process group, streams their
- * output and exit to a sink, and applies credential refreshes to them.
+ * output and exit to a sink, and applies credential refreshes to them. A
+ * task's end stops every process it started.
  */
 export class TaskRunner {
   readonly #sink: TaskSink;
@@ -39,7 +40,7 @@ export class TaskRunner {
   /** Reports a task as not started: `message` as one stderr line, then exit 125. */
   refuse(taskId: string, message: string): void {
     this.#logger.warn({ taskId }, 'task refused');
-    sendOutput(this.#sink, taskId, 'stderr', message.endsWith('\n') ? message : `${message}\n`);
+    sendOutput(this.#sink, taskId, 'stderr', Buffer.from(message.endsWith('\n') ? message : `${message}\n`));
     this.#sink.send({ type: 'exit', taskId, code: TASK_REFUSED_EXIT_CODE, signal: null });
   }
 

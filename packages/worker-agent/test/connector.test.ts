@@ -114,6 +114,14 @@ test('a protocol version mismatch (4409) is fatal', async (t) => {
   await t.throwsAsync(a.done, { code: 'PROTOCOL_MISMATCH' });
 });
 
+test('an agent id in use by another agent (4410) is fatal: AGENT_ID_IN_USE, with no retry (issue 10: two agents with one id kicked each other off for ever)', async (t) => {
+  let hellos = 0;
+  const coordinator = await peer(t, { onHello: (ws) => { hellos += 1; ws.close(CloseCode.agentIdInUse); } });
+  const a = agent(t, coordinator.join({ pin: t.context.tls.pin }));
+  await t.throwsAsync(a.done, { code: 'AGENT_ID_IN_USE', message: /another agent is connected to this cluster under the same agent id/ });
+  t.is(hellos, 1);
+});
+
 test('revocation (4403) wipes credentials, kills tasks and ends the agent cleanly', async (t) => {
   const coordinator = await peer(t);
   const a = agent(t, coordinator.join({ pin: t.context.tls.pin }));
@@ -121,7 +129,7 @@ test('revocation (4403) wipes credentials, kills tasks and ends the agent cleanl
   await session.sendCredentials(1, CREDENTIALS);
   await a.ready;
   session.send({ type: 'run', taskId: 'long', argv: ['sh', '-c', 'echo started; exec sleep 1000'] });
-  await session.next((f): f is AgentMessage => f.type === 'output' && f.chunk.includes('started'));
+  await session.next((f): f is AgentMessage => f.type === 'output' && Buffer.from(f.data, 'base64').includes('started'));
   session.ws.close(CloseCode.clusterRevoked);
   t.deepEqual(await a.done, { reason: 'revoked' });
   t.is(a.credentials(), undefined);
@@ -204,7 +212,7 @@ test('close() closes with 1000, kills tasks and ends with reason closed', async 
   await session.sendCredentials(1, CREDENTIALS);
   await a.ready;
   session.send({ type: 'run', taskId: 'long', argv: ['sh', '-c', 'echo started; exec sleep 1000'] });
-  await session.next((f): f is AgentMessage => f.type === 'output' && f.chunk.includes('started'));
+  await session.next((f): f is AgentMessage => f.type === 'output' && Buffer.from(f.data, 'base64').includes('started'));
   const closed = session.closed();
   await a.close();
   await a.close();

@@ -1,9 +1,10 @@
 import test from 'ava';
 import { MAX_OUTPUT_CHUNK_BYTES, type Output } from '@credfwd/shared';
 import type { TaskSpec } from '../src/supervised-task.ts';
+import { TASK_MARK_VARIABLE } from '../src/task-processes.ts';
 import type { TaskRunner } from '../src/task-runner.ts';
 import { taskEnvironment } from '../src/task-environment.ts';
-import { taskHarness, type TaskHarness } from './helpers/task-harness.ts';
+import { outputBytes, outputHas, taskHarness, type TaskHarness } from './helpers/task-harness.ts';
 
 const NODE = process.execPath;
 const BASE_ENV = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
@@ -27,24 +28,19 @@ test('TaskRunner streams 100 KiB of output in chunks of at most 32 KiB, then the
   t.is(stderr, 'done');
   const outputs = frames.filter((f): f is Output => f.type === 'output');
   t.true(outputs.length >= 4);
-  for (const f of outputs) t.true(Buffer.byteLength(f.chunk) <= MAX_OUTPUT_CHUNK_BYTES);
+  for (const f of outputs) t.true(outputBytes(f).length <= MAX_OUTPUT_CHUNK_BYTES);
   t.is(frames.at(-1), exit, 'the exit frame comes after all output');
   t.deepEqual(exit, { type: 'exit', taskId: 'big', code: 0, signal: null });
 });
 
-test('TaskRunner never splits a multi-byte character across chunks', async (t) => {
+test('TaskRunner carries output byte for byte, bytes that are not UTF-8 included (they became U+FFFD)', async (t) => {
   const { runner, result } = harness();
-  // 3-byte and 4-byte characters, in writes that do not line up with pipe reads or chunk sizes.
-  const script = 'for (let i = 0; i < 40; i++) process.stdout.write("€😀".repeat(997) + "a")';
-  runner.run(spec('utf8', [NODE, '-e', script]));
-  const { frames, stdout } = await result('utf8');
-  t.is(stdout, ('€😀'.repeat(997) + 'a').repeat(40));
-  for (const f of frames) {
-    if (f.type !== 'output') continue;
-    t.true(Buffer.byteLength(f.chunk) <= MAX_OUTPUT_CHUNK_BYTES);
-    t.false(f.chunk.includes('\uFFFD'));
-    t.is(Buffer.from(f.chunk, 'utf8').toString('utf8'), f.chunk, 'no lone surrogate at a chunk edge');
-  }
+  // Every byte value, in writes that do not line up with pipe reads or chunk sizes.
+  const all = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+  runner.run(spec('bytes', [NODE, '-e', `const b = Buffer.from("${all.toString('base64')}", "base64"); for (let i = 0; i < 400; i++) process.stdout.write(b.subarray(0, 1 + (i % 256)))`]));
+  const { stdoutBytes } = await result('bytes');
+  const expected = Buffer.concat(Array.from({ length: 400 }, (_, i) => all.subarray(0, 1 + (i % 256))));
+  t.true(stdoutBytes.equals(expected));
 });
 
 test('TaskRunner reports the exit code', async (t) => {
@@ -93,7 +89,7 @@ test('TaskRunner kills a task that ignores SIGTERM with SIGKILL after the grace 
   const { runner, frame, result } = harness(200);
   runner.run(spec('stubborn', ['sh', '-c', 'trap "" TERM; echo armed; while :; do sleep 1; done']));
   // Only once the task says its trap is set can SIGTERM be known to be ignored.
-  await frame((f) => f.type === 'output' && f.chunk.includes('armed'));
+  await frame((f) => outputHas(f, 'armed'));
   await runner.killAll();
   t.is((await result('stubborn')).exit.signal, 'SIGKILL');
 });
@@ -102,7 +98,7 @@ test('TaskRunner.killAll kills the whole process group, grandchildren included',
   const { runner, frame, result } = harness();
   // The background sleep holds the output pipe: the task only ends once it is dead too.
   runner.run(spec('group', ['sh', '-c', 'sleep 1000 & echo started; wait']));
-  await frame((f) => f.type === 'output' && f.chunk.includes('started'));
+  await frame((f) => outputHas(f, 'started'));
   t.true(runner.has('group'));
   await runner.killAll();
   t.false(runner.has('group'));
@@ -131,7 +127,8 @@ test('taskEnvironment builds the env a task really sees: no overriding identity,
   const seen = JSON.parse((await result('env')).stdout) as Record<string, string>;
   t.is(seen.AWS_PROFILE, undefined);
   t.is(seen.AWS_ROLE_ARN, undefined);
-  t.false(Object.keys(seen).some((name) => name.startsWith('CREDFWD_')));
+  // Only the run's mark, by which the agent finds its processes at stop.
+  t.deepEqual(Object.keys(seen).filter((name) => name.startsWith('CREDFWD_')), [TASK_MARK_VARIABLE]);
   t.is(seen.AWS_ACCESS_KEY_ID, 'ASIATESTKEY000000001');
   t.is(seen.AWS_SECRET_ACCESS_KEY, 'task-secret');
   t.is(seen.AWS_SESSION_TOKEN, 'task-token');
@@ -203,10 +200,10 @@ test('TaskRunner.refresh restarts a restart-supervised task with the fresh envir
   let generation = 1;
   const freshEnv = (): Record<string, string> => ({ ...BASE_ENV, GENERATION: String(generation) });
   h.runner.run(spec('restart', PRINT_GENERATION, { env: freshEnv(), onRefresh: { kind: 'restart', freshEnv } }));
-  await h.frame((f) => f.type === 'output' && f.chunk.includes('gen=1'));
+  await h.frame((f) => outputHas(f, 'gen=1'));
   generation = 2;
   h.runner.refresh();
-  await h.frame((f) => f.type === 'output' && f.chunk.includes('gen=2'));
+  await h.frame((f) => outputHas(f, 'gen=2'));
   t.true(h.runner.has('restart'), 'a restart is not an exit');
   t.false(h.frames.some((f) => f.type === 'exit'));
   await h.runner.killAll();
@@ -218,7 +215,7 @@ test('TaskRunner never restarts a task into expired credentials: it waits stoppe
   const h = harness(1_000);
   let usable: Record<string, string> | undefined = { ...BASE_ENV, GENERATION: '1' };
   h.runner.run(spec('waits', PRINT_GENERATION, { env: usable, onRefresh: { kind: 'restart', freshEnv: () => usable } }));
-  await h.frame((f) => f.type === 'output' && f.chunk.includes('gen=1'));
+  await h.frame((f) => outputHas(f, 'gen=1'));
   usable = undefined;
   h.runner.refresh();
   // Logged once the old run is gone and no usable credentials were found for the next.
@@ -231,11 +228,11 @@ test('TaskRunner never restarts a task into expired credentials: it waits stoppe
     }, 10);
   });
   t.true(h.runner.has('waits'));
-  t.false(h.frames.some((f) => f.type === 'output' && f.chunk.includes('gen=undefined')));
+  t.false(h.frames.some((f) => outputHas(f, 'gen=undefined')));
   usable = { ...BASE_ENV, GENERATION: '2' };
   h.runner.refresh();
-  await h.frame((f) => f.type === 'output' && f.chunk.includes('gen=2'));
-  const outputs = h.frames.filter((f): f is Output => f.type === 'output').map((f) => f.chunk).join('');
+  await h.frame((f) => outputHas(f, 'gen=2'));
+  const outputs = Buffer.concat(h.frames.filter((f): f is Output => f.type === 'output').map(outputBytes)).toString();
   t.is(outputs, 'gen=1\ngen=2\n', 'exactly two runs: none in between without credentials');
   await h.runner.killAll();
 });
@@ -243,9 +240,34 @@ test('TaskRunner never restarts a task into expired credentials: it waits stoppe
 test('TaskRunner.refresh sends a signal-supervised task its signal and keeps it running', async (t) => {
   const h = harness();
   h.runner.run(spec('hup', ['sh', '-c', 'trap "echo got-hup" HUP; echo ready; while :; do sleep 0.05; done'], { onRefresh: { kind: 'signal', signal: 'SIGHUP' } }));
-  await h.frame((f) => f.type === 'output' && f.chunk.includes('ready'));
+  await h.frame((f) => outputHas(f, 'ready'));
   h.runner.refresh();
-  await h.frame((f) => f.type === 'output' && f.chunk.includes('got-hup'));
+  await h.frame((f) => outputHas(f, 'got-hup'));
   t.true(h.runner.has('hup'));
   await h.runner.killAll();
+});
+
+test('TaskRunner stops reading a task\'s output while the sink has a backlog, then carries all of it (it was buffered without bound)', async (t) => {
+  let release!: () => void;
+  const drained = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let held = true;
+  const { runner, frames, frame, result } = taskHarness(runners, undefined, () => (held ? drained : undefined));
+  const size = 4 * 1024 * 1024;
+  runner.run(spec('slowed', [NODE, '-e', `process.stdout.write(Buffer.alloc(${size}, 0x61))`]));
+  await frame((f) => f.type === 'output');
+  // The writer blocks on its full pipe: within this window nothing more may be read, and it cannot finish.
+  const deadline = Date.now() + 300;
+  while (Date.now() < deadline) {
+    const read = frames.filter((f): f is Output => f.type === 'output').reduce((sum, f) => sum + outputBytes(f).length, 0);
+    t.true(read <= 128 * 1024, `${read} bytes read while the sink had a backlog`);
+    t.false(frames.some((f) => f.type === 'exit'));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  held = false;
+  release();
+  const { stdoutBytes, exit } = await result('slowed');
+  t.is(exit.code, 0);
+  t.true(stdoutBytes.equals(Buffer.alloc(size, 0x61)));
 });

@@ -111,7 +111,7 @@ export class PeerSession {
   #text(taskId: string, stream: 'stdout' | 'stderr'): string {
     return this.#frames
       .filter((f): f is Extract<AgentMessage, { type: 'output' }> => f.type === 'output' && f.taskId === taskId && f.stream === stream)
-      .map((f) => f.chunk)
+      .map((f) => Buffer.from(f.data, 'base64').toString())
       .join('');
   }
 

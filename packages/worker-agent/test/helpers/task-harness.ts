@@ -2,11 +2,22 @@ import type { Exit, Output } from '@credfwd/shared';
 import { TaskRunner } from '../../src/task-runner.ts';
 import { capturedLogger } from './captured-logger.ts';
 
+/** An output frame's bytes. */
+export function outputBytes(frame: Output): Buffer {
+  return Buffer.from(frame.data, 'base64');
+}
+
+/** True for an output frame whose bytes hold `text`. */
+export function outputHas(frame: Output | Exit, text: string): boolean {
+  return frame.type === 'output' && outputBytes(frame).includes(text);
+}
+
 /** The frames, output and exit of one task. */
 export interface TaskResult {
   frames: Array<Output | Exit>;
   stdout: string;
   stderr: string;
+  stdoutBytes: Buffer;
   exit: Exit;
 }
 
@@ -23,8 +34,8 @@ export interface TaskHarness {
   logs(): string;
 }
 
-/** A runner whose sink records every frame; add it to `runners` so an after hook can kill what a failed test left. */
-export function taskHarness(runners: TaskRunner[], killGraceMs?: number): TaskHarness {
+/** A runner whose sink records every frame (and has no backlog unless `backlog` says so); add it to `runners` so an after hook can kill what a failed test left. */
+export function taskHarness(runners: TaskRunner[], killGraceMs?: number, backlog: () => Promise<void> | undefined = () => undefined): TaskHarness {
   const frames: Array<Output | Exit> = [];
   const waiters = new Set<() => void>();
   const log = capturedLogger();
@@ -36,6 +47,7 @@ export function taskHarness(runners: TaskRunner[], killGraceMs?: number): TaskHa
         frames.push(message);
         for (const wake of waiters) wake();
       },
+      backlog,
     },
   });
   runners.push(runner);
@@ -52,8 +64,9 @@ export function taskHarness(runners: TaskRunner[], killGraceMs?: number): TaskHa
   const result = async (taskId: string): Promise<TaskResult> => {
     const exit = await frame((f) => f.type === 'exit' && f.taskId === taskId) as Exit;
     const own = frames.filter((f) => f.taskId === taskId);
-    const text = (stream: string): string => own.filter((f): f is Output => f.type === 'output' && f.stream === stream).map((f) => f.chunk).join('');
-    return { frames: own, stdout: text('stdout'), stderr: text('stderr'), exit };
+    const bytes = (stream: string): Buffer => Buffer.concat(own.filter((f): f is Output => f.type === 'output' && f.stream === stream).map(outputBytes));
+    const stdoutBytes = bytes('stdout');
+    return { frames: own, stdout: stdoutBytes.toString(), stderr: bytes('stderr').toString(), stdoutBytes, exit };
   };
   return { runner, frames, frame, result, logs: log.text };
 }

@@ -1,0 +1,58 @@
+import test from 'ava';
+import { createLinePrinter, printOutputs, printResults, type PrinterStreams } from '../src/output-printer.ts';
+import { workerResultFromJson, workerResultToJson } from '../src/result-json.ts';
+import { workerResult } from '../src/task-dispatch.ts';
+
+/** Streams that keep what is written to them, as bytes. */
+function capture(): PrinterStreams & { out(): Buffer; err(): Buffer } {
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  const sink = (into: Buffer[]) => ({
+    write(chunk: string | Uint8Array): boolean {
+      into.push(Buffer.from(chunk));
+      return true;
+    },
+  });
+  return { stdout: sink(out), stderr: sink(err), out: () => Buffer.concat(out), err: () => Buffer.concat(err) };
+}
+
+test('createLinePrinter prints whole lines as they complete, and flush prints the last partial line (printf abc printed nothing)', (t) => {
+  const streams = capture();
+  const printer = createLinePrinter(streams);
+  printer.write('w1', 'stdout', Buffer.from('one\ntw'));
+  printer.write('w2', 'stdout', Buffer.from('x'));
+  t.is(streams.out().toString(), 'w1 | one\n');
+  printer.write('w1', 'stdout', Buffer.from('o\nthree'));
+  printer.write('w1', 'stderr', Buffer.from('abc'));
+  printer.flush();
+  t.is(streams.out().toString(), 'w1 | one\nw1 | two\nw1 | three\nw2 | x\n');
+  t.is(streams.err().toString(), 'w1 | abc\n');
+});
+
+test('createLinePrinter keeps each line\'s bytes exact, also when they are not UTF-8 or a character is cut between chunks', (t) => {
+  const streams = capture();
+  const printer = createLinePrinter(streams);
+  printer.write('w1', 'stdout', Buffer.from([0xff, 0xe2, 0x82]));
+  printer.write('w1', 'stdout', Buffer.from([0xac, 0x0a, 0xfe]));
+  printer.flush();
+  t.deepEqual(streams.out(), Buffer.concat([Buffer.from('w1 | '), Buffer.from([0xff, 0xe2, 0x82, 0xac, 0x0a]), Buffer.from('w1 | '), Buffer.from([0xfe, 0x0a])]));
+});
+
+test('printOutputs prints collected results\' last partial lines too', (t) => {
+  const streams = capture();
+  printOutputs([workerResult('w1', 0, null, Buffer.from('a\nb'), Buffer.from('c')), workerResult('w2', 0, null, Buffer.from(''), Buffer.from(''))], streams);
+  t.is(streams.out().toString(), 'w1 | a\nw1 | b\n');
+  t.is(streams.err().toString(), 'w1 | c\n');
+});
+
+test('printResults --json gives each stream as text when it is UTF-8, else as base64, and it decodes back to the same bytes', (t) => {
+  const streams = capture();
+  const result = workerResult('w1', 0, null, Buffer.from([0xff, 0xfe]), Buffer.from('€\n'));
+  printResults([result], true, streams);
+  const json = JSON.parse(streams.out().toString()) as Record<string, unknown>;
+  t.deepEqual(json, { worker: 'w1', exitCode: 0, signal: null, stdoutBase64: '//4=', stderr: '€\n' });
+  const decoded = workerResultFromJson(workerResultToJson(result));
+  t.deepEqual(decoded.stdoutBytes, result.stdoutBytes);
+  t.deepEqual(decoded.stderrBytes, result.stderrBytes);
+  t.is(decoded.stderr, '€\n');
+});

@@ -1,0 +1,73 @@
+import test from 'ava';
+import { launchCluster } from '@credfwd/coordinator';
+import { capturedLogger } from './helpers/captured-logger.ts';
+import { runCredfwd, isolatedEnv } from './helpers/credfwd-cli.ts';
+import { stillRunningAfter } from './helpers/processes.ts';
+
+// Whatever a failing test left running is killed at the end: these would run for hours.
+const leftBehind: number[] = [];
+test.after.always(() => {
+  for (const pid of leftBehind) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Gone, as it should be.
+    }
+  }
+});
+
+function pidsIn(text: string): number[] {
+  const pids = [...text.matchAll(/pid=(\d+)/g)].map((match) => Number(match[1]));
+  leftBehind.push(...pids);
+  return pids;
+}
+
+/** How long a stopped process may take to be gone; an orphan would run on for hours. */
+const GONE_WITHIN_MS = 3_000;
+
+// Each prints the pid of a process that would outlive the task; the task waits for the line, so the process surely runs first.
+const VARIANTS: Array<[string, string]> = [
+  ['&', 'sleep 10009 >/dev/null 2>&1 & echo "pid=$!"'],
+  ['nohup, holding stdout', 'nohup sleep 10010 & echo "pid=$!"'],
+  ['a double fork, holding stdout', '(sh -c \'sleep 10011 & echo "pid=$!"\')'],
+  ['setsid', 'F=$(mktemp)\nsetsid sh -c \'echo "pid=$$" > "$1"; exec sleep 10012 >/dev/null 2>&1\' sh "$F" &\nwhile [ ! -s "$F" ]; do sleep 0.01; done; cat "$F"; rm -f "$F"'],
+];
+
+test('a workload\'s background processes are gone once the run returns: &, nohup, a double fork, setsid (sleep outlived the launcher with the credentials)', async (t) => {
+  const cluster = await launchCluster({ workers: 1, credentials: null, logger: capturedLogger().logger });
+  t.teardown(() => cluster.close());
+  for (const [what, script] of VARIANTS) {
+    const [result] = await cluster.run(['sh', '-c', script]);
+    t.is(result?.exitCode, 0, `${what}: ${result?.stderr}`);
+    const pids = pidsIn(result?.stdout ?? '');
+    t.is(pids.length, 1, `${what} printed the pid it left behind: ${JSON.stringify(result?.stdout)}`);
+    t.deepEqual(await stillRunningAfter(pids, GONE_WITHIN_MS), [], `${what}: still running ${GONE_WITHIN_MS} ms after the run returned`);
+  }
+});
+
+test('close() stops a running workload\'s setsid process (a stopped task left it running)', async (t) => {
+  const cluster = await launchCluster({ workers: 1, credentials: null, logger: capturedLogger().logger });
+  t.teardown(() => cluster.close());
+  let started!: (pid: number) => void;
+  const pid = new Promise<number>((resolve) => {
+    started = resolve;
+  });
+  const running = cluster.run(['sh', '-c', 'setsid sh -c \'echo "pid=$$"; exec sleep 10020\' & wait'], {
+    onOutput: (_worker, _stream, chunk) => {
+      const [found] = pidsIn(chunk.toString());
+      if (found) started(found);
+    },
+  });
+  const setsidPid = await pid;
+  await cluster.close();
+  await running;
+  t.deepEqual(await stillRunningAfter([setsidPid], GONE_WITHIN_MS), [], `still running ${GONE_WITHIN_MS} ms after close()`);
+});
+
+test('credfwd launch: the background sleep is gone when the launcher exits (it kept AWS_SECRET_ACCESS_KEY alive)', async (t) => {
+  const result = await runCredfwd(['launch', '--workers', '1', '--credentials', 'none', '--', 'sh', '-c', 'sleep 10021 >/dev/null 2>&1 & echo "pid=$!"'], isolatedEnv());
+  t.is(result.code, 0, result.stderr);
+  const pids = pidsIn(result.stdout);
+  t.is(pids.length, 1, result.stdout);
+  t.deepEqual(await stillRunningAfter(pids, GONE_WITHIN_MS), [], `still running ${GONE_WITHIN_MS} ms after the launcher exited`);
+});
