@@ -5,7 +5,7 @@ import { MIN_REMAINING_SECONDS } from '@credfwd/shared';
 import { agentReady, spawnAgent } from './helpers/agents.ts';
 import { capturedLogger } from './helpers/captured-logger.ts';
 import { CREDFWD_BIN, isolatedEnv } from './helpers/credfwd-cli.ts';
-import { PRINT_ENDPOINT, askEndpoint, endpointFromOutput, type EndpointAnswer } from './helpers/endpoint.ts';
+import { PRINT_ENDPOINT, askEndpoint, endpointFromOutput, type EndpointAccess, type EndpointAnswer } from './helpers/endpoint.ts';
 import { freePort } from './helpers/free-port.ts';
 import { createIamUser, startMoto } from './helpers/moto.ts';
 import { collectOutput } from './helpers/processes.ts';
@@ -98,9 +98,10 @@ test.serial('STS down: refreshes back off, the current credentials stay in use, 
   t.true(neverStale(answers, asked), 'no workload was ever handed an expired credential');
 });
 
-test('coordinator killed: the agent serves its credentials until they near expiry, then answers 503', async (t) => {
+test('coordinator killed: a joined agent serves its credentials until they near expiry, then answers 503', async (t) => {
+  // A joined agent, not a local one: local agents end with their launcher by design (tests/launcher-death.test.ts).
   const expiration = new Date(Date.now() + (MIN_REMAINING_SECONDS + 8) * 1000);
-  const launcher = spawn(process.execPath, ['--', CREDFWD_BIN, 'launch', '--workers', '1', '--delivery', 'endpoint', '--', 'sh', '-c', `${PRINT_ENDPOINT}; exec sleep 300`], {
+  const launcher = spawn(process.execPath, ['--', CREDFWD_BIN, 'launch', '--workers', '0', '--delivery', 'endpoint'], {
     env: isolatedEnv({
       AWS_ACCESS_KEY_ID: 'ASIASHORTLIVED000001',
       AWS_SECRET_ACCESS_KEY: 'short-lived-secret',
@@ -109,24 +110,37 @@ test('coordinator killed: the agent serves its credentials until they near expir
     }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  t.teardown(() => launcher.kill('SIGKILL'));
   const launcherDone = collectOutput(launcher);
-  let stdout = '';
-  const endpointLine = new Promise<string>((resolve) => {
+  const joinString = await new Promise<string>((resolve, reject) => {
+    let stdout = '';
     launcher.stdout?.on('data', (chunk: Buffer) => {
       stdout += chunk.toString('utf8');
-      if (/tokenfile=\S+ agent=\d+/.test(stdout)) resolve(stdout);
+      const found = /CREDFWD_JOIN='([^']+)'/.exec(stdout)?.[1];
+      if (found) resolve(found);
     });
+    void launcherDone.then(() => reject(new Error('the launcher exited before printing its join command')));
   });
-  const printed = await endpointLine;
-  const agentPid = Number(/agent=(\d+)/.exec(printed)?.[1]);
-  t.teardown(() => {
-    try {
-      process.kill(agentPid, 'SIGTERM');
-    } catch {
-      // already gone
-    }
+  const agent = spawnAgent(joinString, 'joined', { CREDFWD_LOG_LEVEL: 'info' });
+  t.teardown(() => agent.child.kill('SIGTERM'));
+  const endpoint = await new Promise<EndpointAccess>((resolve, reject) => {
+    let stderr = '';
+    agent.child.stderr?.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString('utf8');
+      for (const line of stderr.split('\n')) {
+        if (!line.includes('credentials endpoint listening')) continue;
+        const { url, tokenFile } = JSON.parse(line) as EndpointAccess;
+        resolve({ url, tokenFile });
+      }
+    });
+    void agent.result.then(() => reject(new Error('the agent exited before its endpoint listened')));
   });
-  const endpoint = endpointFromOutput(printed);
+  // The endpoint listens from the welcome on; the credentials follow in the next frame.
+  const heldBy = Date.now() + 10_000;
+  while ((await askEndpoint(endpoint)).status !== 200) {
+    if (Date.now() > heldBy) t.fail('the joined agent never held credentials');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
   launcher.kill('SIGKILL');
   await launcherDone;
 
