@@ -4,8 +4,8 @@ import { openJson, parseJoinString } from '@credfwd/shared';
 import { spawnAgent, type SpawnedAgent } from './helpers/agents.ts';
 import { isolatedEnv, parseJsonLines, runCredfwd } from './helpers/credfwd-cli.ts';
 import { createIamUser, startMoto, type Moto } from './helpers/moto.ts';
-import { prefixFor, startRedis, type TestRedis } from './helpers/redis.ts';
-import { dumpRedis, eventually, newServiceSecrets, startReplica, type ReplicaProcess, type ServiceSecrets } from './helpers/replicas.ts';
+import { startRedis, type TestRedis } from './helpers/redis.ts';
+import { dumpRedis, eventually, newServiceSecrets, startReplicaSet, type ReplicaProcess, type ReplicaSet } from './helpers/replicas.ts';
 import { startStsCounter, type StsCounter } from './helpers/sts-counter.ts';
 import { STS_FAULTS } from './helpers/sts-faults.ts';
 
@@ -26,22 +26,8 @@ test.after.always(async (t) => {
   await Promise.all([t.context.moto?.stop(), t.context.redis?.stop()]);
 });
 
-interface Service {
-  prefix: string;
-  secrets: ServiceSecrets;
-  replicas: ReplicaProcess[];
-}
-
-async function startService(t: ExecutionContext<Context>, count: number): Promise<Service> {
-  const prefix = prefixFor(t.title).slice(0, -1);
-  const secrets = newServiceSecrets();
-  const env = { ...REPLICA_IDENTITY, AWS_ENDPOINT_URL_STS: t.context.sts.url };
-  // One replica first, so the others find the TLS identity it made rather than racing to make one.
-  const first = await startReplica({ redisUrl: t.context.redis.url, prefix, secrets, env });
-  const rest = await Promise.all(Array.from({ length: count - 1 }, () => startReplica({ redisUrl: t.context.redis.url, prefix, secrets, env })));
-  const replicas = [first, ...rest];
-  t.teardown(() => Promise.all(replicas.map((r) => r.kill())));
-  return { prefix, secrets, replicas };
+function startService(t: ExecutionContext<Context>, count: number): Promise<ReplicaSet> {
+  return startReplicaSet(t, t.context.redis.url, count, { ...REPLICA_IDENTITY, AWS_ENDPOINT_URL_STS: t.context.sts.url });
 }
 
 function agents(t: ExecutionContext<Context>, joinString: string, ids: string[]): SpawnedAgent[] {

@@ -11,7 +11,7 @@ import { CREDFWD_BIN, isolatedEnv, runCredfwd, spawnNode } from './helpers/credf
 import { startMoto, type Moto } from './helpers/moto.ts';
 import { collectOutput, descendantPids, isRunning, type ProcessResult } from './helpers/processes.ts';
 import { prefixFor, startRedis, type TestRedis } from './helpers/redis.ts';
-import { dumpRedis, eventually, newServiceSecrets, startReplica, type ReplicaProcess, type ServiceSecrets } from './helpers/replicas.ts';
+import { dumpRedis, eventually, startReplicaSet, type ReplicaProcess, type ReplicaSet } from './helpers/replicas.ts';
 
 interface Context { redis: TestRedis; moto: Moto }
 const test = anyTest as TestFn<Context>;
@@ -36,23 +36,8 @@ test.after.always(async (t) => {
   await Promise.all([t.context.moto?.stop(), t.context.redis?.stop()]);
 });
 
-interface Service {
-  prefix: string;
-  secrets: ServiceSecrets;
-  replicas: ReplicaProcess[];
-}
-
-/** `count` replicas of `credfwd serve` on a private prefix, killed at teardown. */
-async function startService(t: ExecutionContext<Context>, count: number): Promise<Service> {
-  const prefix = prefixFor(t.title).slice(0, -1);
-  const secrets = newServiceSecrets();
-  const env = { ...REPLICA_IDENTITY, AWS_ENDPOINT_URL_STS: t.context.moto.url };
-  // One replica first, so the others find the TLS identity it made rather than racing to make one.
-  const first = await startReplica({ redisUrl: t.context.redis.url, prefix, secrets, env });
-  const rest = await Promise.all(Array.from({ length: count - 1 }, () => startReplica({ redisUrl: t.context.redis.url, prefix, secrets, env })));
-  const replicas = [first, ...rest];
-  t.teardown(() => Promise.all(replicas.map((r) => r.kill())));
-  return { prefix, secrets, replicas };
+function startService(t: ExecutionContext<Context>, count: number): Promise<ReplicaSet> {
+  return startReplicaSet(t, t.context.redis.url, count, { ...REPLICA_IDENTITY, AWS_ENDPOINT_URL_STS: t.context.moto.url });
 }
 
 interface Launcher {
@@ -78,7 +63,7 @@ function commandLine(pid: number): string[] {
  * with the admin token and pin in the environment as users pass them, and
  * resolves once its cluster exists on the service and its workload runs.
  */
-async function launch(t: ExecutionContext<Context>, service: Service, args: string[]): Promise<Launcher> {
+async function launch(t: ExecutionContext<Context>, service: ReplicaSet, args: string[]): Promise<Launcher> {
   const replica = service.replicas[0]!;
   const child = spawnNode(CREDFWD_BIN, ['launch', '--coordinator', replica.url, '--credentials', ROLE, '--refresh-interval', '1s', ...args, '--', ...WORKLOAD], isolatedEnv({
     AWS_REGION: 'us-east-1',

@@ -1,8 +1,10 @@
+import type { ExecutionContext } from 'ava';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { AdminClient } from '@credfwd/coordinator';
 import { CREDFWD_BIN, isolatedEnv } from './credfwd-cli.ts';
 import { freePort } from './free-port.ts';
+import { prefixFor } from './redis.ts';
 import { startService, type Service } from './service.ts';
 
 /** The secrets every replica of one test service shares. */
@@ -29,6 +31,25 @@ export interface ReplicaProcess {
   admin: AdminClient;
   /** SIGKILL, as a crashed host would; resolves once the process is gone. */
   kill(): Promise<void>;
+}
+
+/** Replicas of one test service, on a private Redis prefix. */
+export interface ReplicaSet {
+  prefix: string;
+  secrets: ServiceSecrets;
+  replicas: ReplicaProcess[];
+}
+
+/** `count` replicas of `credfwd serve` on a prefix of the test's own, minting with `env`'s identity; killed at teardown. */
+export async function startReplicaSet(t: ExecutionContext, redisUrl: string, count: number, env: Record<string, string>): Promise<ReplicaSet> {
+  const prefix = prefixFor(t.title).slice(0, -1);
+  const secrets = newServiceSecrets();
+  // One replica first, so the others find the TLS identity it made rather than racing to make one.
+  const first = await startReplica({ redisUrl, prefix, secrets, env });
+  const rest = await Promise.all(Array.from({ length: count - 1 }, () => startReplica({ redisUrl, prefix, secrets, env })));
+  const replicas = [first, ...rest];
+  t.teardown(() => Promise.all(replicas.map((r) => r.kill())));
+  return { prefix, secrets, replicas };
 }
 
 export interface ReplicaSpec {
