@@ -2,6 +2,7 @@ import anyTest, { type ExecutionContext, type TestFn } from 'ava';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { AdminClient, Replica } from '@credfwd/coordinator';
@@ -193,9 +194,12 @@ test.serial('a launcher that runs renews its lease: the cluster outlives five le
   t.true(expiries.size >= 5, `the lease was renewed again and again (saw ${expiries.size} expiries)`);
   t.true(launcher.workloads.every(isRunning), 'the workload still runs');
 
-  // Ctrl-C: the launcher deletes its cluster on the way out (its exit itself is not what this test is about).
+  // Ctrl-C: the launcher deletes its cluster on the way out, and exits without waiting for the run's
+  // 30 s lost-agent allowance (LOST_AGENT_MS): the replica ends the runs of a deleted cluster.
   launcher.child.kill('SIGINT');
   await gone(replica, launcher.clusterId, 10_000, 'the launcher deletes its cluster on Ctrl-C');
+  const exited = await Promise.race([launcher.result, delay(15_000, undefined, { ref: false })]);
+  t.is(exited?.code, 130, 'the launcher exits 130 on Ctrl-C, well before LOST_AGENT_MS');
   const deletions = logLines(replica.service.output(), 'cluster deleted').map((line) => [line.level, line.clusterId, line.msg]);
   t.deepEqual(deletions, [[30, launcher.clusterId, 'cluster deleted']], 'deleted by its launcher (DELETE), not by a lapse');
   await nothingLeft(t, service.prefix, launcher.clusterId);

@@ -31,6 +31,7 @@ export class ClusterRun {
   #resolve!: (results: WorkerResult[]) => void;
 
   readonly #startedAt: number;
+  #revoked = false;
 
   constructor(requestId: string, clusterId: string, replicaIds: string[], now: number) {
     this.#startedAt = now;
@@ -62,6 +63,15 @@ export class ClusterRun {
   }
 
   /**
+   * The cluster was deleted: its agents stop their tasks, send their exits
+   * and close, so from now on a task whose agent is on no live replica is
+   * over at the next check, not after {@link LOST_AGENT_MS}.
+   */
+  revoked(): void {
+    this.#revoked = true;
+  }
+
+  /**
    * Given the replicas alive now and the agents registered on them: stops
    * waiting for reports of dead replicas (or of any after
    * {@link DISPATCH_REPORT_MS}), and ends tasks whose agent has been gone for
@@ -72,8 +82,8 @@ export class ClusterRun {
     for (const id of this.#waitingFor) if (reportsOverdue || !liveReplicaIds.has(id)) this.#waitingFor.delete(id);
     for (const [taskId, task] of this.#tasks) {
       if (registeredAgentIds.has(task.agentId)) task.seenAt = now;
-      else if (now - task.seenAt > LOST_AGENT_MS) {
-        task.stderr.append(Buffer.from('credfwd: agent disconnected before the command finished\n'));
+      else if (this.#revoked || now - task.seenAt > LOST_AGENT_MS) {
+        task.stderr.append(Buffer.from(this.#revoked ? 'credfwd: the cluster was deleted before the command finished\n' : 'credfwd: agent disconnected before the command finished\n'));
         this.#finish(taskId, task, null, null);
       }
     }

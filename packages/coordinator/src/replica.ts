@@ -324,6 +324,7 @@ export class Replica {
         return;
       case 'revoked':
         this.#forget(message.clusterId);
+        for (const run of this.#runs.values()) if (run.clusterId === message.clusterId) run.revoked();
         return;
       case 'run':
         this.#dispatch(message).catch(failed);

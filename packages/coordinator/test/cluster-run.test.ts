@@ -58,3 +58,20 @@ test('ClusterRun keeps a task whose agent is failing over, and ends it once the 
   t.is(result?.exitCode, null);
   t.regex(result?.stderr ?? '', /agent disconnected before the command finished/);
 });
+
+test('ClusterRun of a deleted cluster ends a task at the first check that finds its agent gone, not after LOST_AGENT_MS (issue 10: Ctrl-C on launch --coordinator waited 30 s)', async (t) => {
+  const run = new ClusterRun('req', 'c1', ['r1'], 0);
+  run.dispatched('r1', [{ agentId: 'w1', taskId: 't1' }, { agentId: 'w2', taskId: 't2' }], 0);
+  run.revoked();
+  // w1 sent its exit before it closed; w2 is still registered, closing.
+  t.true(run.frame('c1', 'w1', exit('t1', 143)));
+  run.check(new Set(['r1']), new Set(['w2']), 1);
+  let settled = false;
+  void run.done.then(() => { settled = true; });
+  await Promise.resolve();
+  t.false(settled, 'an agent still registered is waited for');
+  run.check(new Set(['r1']), new Set(), 2);
+  const results = await run.done;
+  t.deepEqual(results.map((r) => [r.worker, r.exitCode]), [['w1', 143], ['w2', null]]);
+  t.regex(results[1]?.stderr ?? '', /the cluster was deleted before the command finished/);
+});
