@@ -125,11 +125,24 @@ const leaksNothing = test.macro({
     });
     const done = collectOutput(child);
     let stdout = '';
-    await new Promise<void>((resolve) => {
+    await new Promise<void>((resolve, reject) => {
+      const deadline = setTimeout(() => reject(new Error(`both workloads were not ready within 30 s; the launcher printed: ${stdout.slice(-2000)}`)), 30_000);
       child.stdout?.on('data', (chunk: Buffer) => {
         stdout += chunk.toString('utf8');
-        if (stdout.split('| ready').length - 1 >= 2) resolve();
+        if (stdout.split('| ready').length - 1 >= 2) {
+          clearTimeout(deadline);
+          resolve();
+        }
       });
+      void done.then((result) => {
+        clearTimeout(deadline);
+        reject(new Error(`the launcher exited ${result.code} before both workloads were ready: ${result.stderr.slice(-2000)}`));
+      });
+    }).catch(async (err: unknown) => {
+      // Release a workload that is waiting, so the launcher ends and its stderr tells why the other never got ready.
+      writeFileSync(join(dir, 'release'), '');
+      const result = await done;
+      throw new Error(`${err instanceof Error ? err.message : String(err)}\nlauncher stderr: ${result.stderr.slice(-3000)}`);
     });
     const running = descendantPids(child.pid ?? 0);
     const argv = commandLines([child.pid ?? 0, ...running]);

@@ -2,24 +2,10 @@ import test from 'ava';
 import { launchCluster } from '@credfwd/coordinator';
 import { capturedLogger } from './helpers/captured-logger.ts';
 import { runCredfwd, isolatedEnv } from './helpers/credfwd-cli.ts';
-import { stillRunningAfter } from './helpers/processes.ts';
-
-// Whatever a failing test left running is killed at the end: these would run for hours.
-const leftBehind: number[] = [];
-test.after.always(() => {
-  for (const pid of leftBehind) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // Gone, as it should be.
-    }
-  }
-});
+import { killedIfRunningAfter } from './helpers/processes.ts';
 
 function pidsIn(text: string): number[] {
-  const pids = [...text.matchAll(/pid=(\d+)/g)].map((match) => Number(match[1]));
-  leftBehind.push(...pids);
-  return pids;
+  return [...text.matchAll(/pid=(\d+)/g)].map((match) => Number(match[1]));
 }
 
 /** How long a stopped process may take to be gone; an orphan would run on for hours. */
@@ -41,7 +27,7 @@ test('a workload\'s background processes are gone once the run returns: &, nohup
     t.is(result?.exitCode, 0, `${what}: ${result?.stderr}`);
     const pids = pidsIn(result?.stdout ?? '');
     t.is(pids.length, 1, `${what} printed the pid it left behind: ${JSON.stringify(result?.stdout)}`);
-    t.deepEqual(await stillRunningAfter(pids, GONE_WITHIN_MS), [], `${what}: still running ${GONE_WITHIN_MS} ms after the run returned`);
+    t.deepEqual(await killedIfRunningAfter(pids, GONE_WITHIN_MS), [], `${what}: still running ${GONE_WITHIN_MS} ms after the run returned`);
   }
 });
 
@@ -61,7 +47,7 @@ test('close() stops a running workload\'s setsid process (a stopped task left it
   const setsidPid = await pid;
   await cluster.close();
   await running;
-  t.deepEqual(await stillRunningAfter([setsidPid], GONE_WITHIN_MS), [], `still running ${GONE_WITHIN_MS} ms after close()`);
+  t.deepEqual(await killedIfRunningAfter([setsidPid], GONE_WITHIN_MS), [], `still running ${GONE_WITHIN_MS} ms after close()`);
 });
 
 test('credfwd launch: the background sleep is gone when the launcher exits (it kept AWS_SECRET_ACCESS_KEY alive)', async (t) => {
@@ -69,5 +55,5 @@ test('credfwd launch: the background sleep is gone when the launcher exits (it k
   t.is(result.code, 0, result.stderr);
   const pids = pidsIn(result.stdout);
   t.is(pids.length, 1, result.stdout);
-  t.deepEqual(await stillRunningAfter(pids, GONE_WITHIN_MS), [], `still running ${GONE_WITHIN_MS} ms after the launcher exited`);
+  t.deepEqual(await killedIfRunningAfter(pids, GONE_WITHIN_MS), [], `still running ${GONE_WITHIN_MS} ms after the launcher exited`);
 });

@@ -86,3 +86,20 @@ export async function stillRunningAfter(pids: number[], graceMs = 3000): Promise
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
+
+/**
+ * Like {@link stillRunningAfter}, and SIGKILLs the survivors on the spot, while
+ * their pids are surely still theirs: a test that kills what it found left
+ * behind later (in an after hook) could hit whatever process reused the pid.
+ */
+export async function killedIfRunningAfter(pids: number[], graceMs = 3000): Promise<number[]> {
+  const survivors = await stillRunningAfter(pids, graceMs);
+  for (const pid of survivors) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Exited since the check.
+    }
+  }
+  return survivors;
+}
