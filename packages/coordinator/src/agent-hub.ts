@@ -275,17 +275,29 @@ export class AgentHub extends EventEmitter<HubEvents> {
 
   /**
    * Sends argv to every ready agent of a cluster without tracking it here:
-   * its output and exit go to `onUnclaimedTaskMessage`, so a replica can
-   * relay them to whichever replica collects the results.
+   * `report` is told of the tasks before any agent gets one, and their output
+   * and exit go to `onUnclaimedTaskMessage`, so a replica can relay them to
+   * whichever replica collects the results.
    */
-  async dispatch(clusterId: string, argv: string[], options: Omit<RunOptions, 'onOutput'> = {}): Promise<Array<{ agentId: string; taskId: string }>> {
+  async dispatch(
+    clusterId: string,
+    argv: string[],
+    options: Omit<RunOptions, 'onOutput'>,
+    report: (tasks: Array<{ agentId: string; taskId: string }>) => Promise<void>,
+  ): Promise<void> {
     const entry = this.#clusters.get(clusterId);
-    if (!entry) return [];
-    const sessions = [...entry.sessions.values()].filter((s) => this.#isReady(entry, s));
-    return Promise.all(sessions.map(async (s) => {
-      const taskId = randomUUID();
-      await s.run(taskId, argv, options);
-      return { agentId: s.agentId ?? '', taskId };
+    const sessions = entry ? [...entry.sessions.values()].filter((s) => this.#isReady(entry, s)) : [];
+    const tasks = sessions.map((s) => ({ session: s, agentId: s.agentId ?? '', taskId: randomUUID() }));
+    // Reported before any agent starts: a replica killed after its agents started their tasks must
+    // not take with it the only record of which tasks the collector has to wait for.
+    await report(tasks.map(({ agentId, taskId }) => ({ agentId, taskId })));
+    await Promise.all(tasks.map(async ({ session, agentId, taskId }) => {
+      try {
+        await session.run(taskId, argv, options);
+      } catch (err) {
+        // The collector ends it once the agent is gone from every replica.
+        this.#logger.warn({ clusterId, agentId, reason: err instanceof Error ? err.message : String(err) }, 'could not send a task to its agent');
+      }
     }));
   }
 

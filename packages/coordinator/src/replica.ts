@@ -346,13 +346,12 @@ export class Replica {
 
   async #dispatch(message: Extract<BusMessage, { type: 'run' }>): Promise<void> {
     const { env, cwd, timeoutMs, onRefresh } = message.options;
-    const tasks = await this.hub.dispatch(message.clusterId, message.argv, {
+    await this.hub.dispatch(message.clusterId, message.argv, {
       ...(env ? { env } : {}),
       ...(cwd ? { cwd } : {}),
       ...(timeoutMs ? { timeoutMs } : {}),
       ...(onRefresh ? { onRefresh: onRefresh as OnRefresh } : {}),
-    });
-    await this.#bus.publish({ type: 'dispatched', requestId: message.requestId, replicaId: this.replicaId, tasks });
+    }, (tasks) => this.#bus.publish({ type: 'dispatched', requestId: message.requestId, replicaId: this.replicaId, tasks }));
   }
 
   async #checkRuns(): Promise<void> {
