@@ -3,6 +3,8 @@ import { workerResultToJson } from './result-json.ts';
 import type { OutputListener, WorkerResult } from './task-dispatch.ts';
 
 const NEWLINE = Buffer.from('\n');
+/** A line longer than this is printed in pieces of this size, each as a line: memory stays bounded whatever a workload writes. */
+export const MAX_LINE_BYTES = 1024 * 1024;
 
 /** Where printed output goes; the process's own stdout and stderr by default. */
 export interface PrinterStreams {
@@ -21,7 +23,8 @@ export interface LinePrinter {
 /**
  * Prints each line of each worker's output as `worker | line`, the line's
  * bytes exactly as the command wrote them (text or not), stdout to stdout and
- * stderr to stderr. Lines are never interleaved with another worker's.
+ * stderr to stderr. Lines are never interleaved with another worker's; a
+ * line over {@link MAX_LINE_BYTES} is cut into lines of that size.
  */
 export function createLinePrinter(streams: PrinterStreams = process): LinePrinter {
   const pending = new Map<string, { worker: string; stream: 'stdout' | 'stderr'; bytes: Buffer }>();
@@ -34,6 +37,10 @@ export function createLinePrinter(streams: PrinterStreams = process): LinePrinte
       for (let newline = rest.indexOf(0x0a); newline !== -1; newline = rest.indexOf(0x0a)) {
         parts.push(prefix(worker), rest.subarray(0, newline + 1));
         rest = rest.subarray(newline + 1);
+      }
+      while (rest.length >= MAX_LINE_BYTES) {
+        parts.push(prefix(worker), rest.subarray(0, MAX_LINE_BYTES), NEWLINE);
+        rest = rest.subarray(MAX_LINE_BYTES);
       }
       pending.set(key, { worker, stream, bytes: rest });
       // One write per chunk, not per line: millions of lines would cost as many system calls.

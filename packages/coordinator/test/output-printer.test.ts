@@ -1,5 +1,5 @@
 import test from 'ava';
-import { createLinePrinter, printOutputs, printResults, type PrinterStreams } from '../src/output-printer.ts';
+import { MAX_LINE_BYTES, createLinePrinter, printOutputs, printResults, type PrinterStreams } from '../src/output-printer.ts';
 import { workerResultFromJson, workerResultToJson } from '../src/result-json.ts';
 import { workerResult } from '../src/task-dispatch.ts';
 
@@ -55,4 +55,15 @@ test('printResults --json gives each stream as text when it is UTF-8, else as ba
   t.deepEqual(decoded.stdoutBytes, result.stdoutBytes);
   t.deepEqual(decoded.stderrBytes, result.stderrBytes);
   t.is(decoded.stderr, '€\n');
+});
+
+test('createLinePrinter cuts a line longer than MAX_LINE_BYTES into lines of that size, so output without newlines cannot fill memory', (t) => {
+  const streams = capture();
+  const printer = createLinePrinter(streams);
+  const chunk = Buffer.alloc(MAX_LINE_BYTES / 2, 0x61);
+  for (let i = 0; i < 5; i++) printer.write('w1', 'stdout', chunk);
+  const whole = Buffer.concat([Buffer.from('w1 | '), Buffer.alloc(MAX_LINE_BYTES, 0x61), Buffer.from('\n')]);
+  t.deepEqual(streams.out(), Buffer.concat([whole, whole]), 'two full pieces printed, half a piece still pending');
+  printer.flush();
+  t.deepEqual(streams.out().subarray(whole.length * 2), Buffer.concat([Buffer.from('w1 | '), chunk, Buffer.from('\n')]));
 });
