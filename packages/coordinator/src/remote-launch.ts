@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { CredfwdError, isCredfwdError, type Logger } from '@credfwd/shared';
 import { AdminClient } from './admin-client.ts';
 import type { RunRequest } from './admin-api.ts';
@@ -135,10 +136,7 @@ async function waitForWorkers(admin: AdminClient, clusterId: string, agents: Loc
     if (Date.now() > deadline) {
       throw new CredfwdError('AGENT_START_FAILED', `only ${ready} of ${agents.ids.length} workers were ready in time`, 'run with CREDFWD_LOG_LEVEL=debug to see the agent logs');
     }
-    await new Promise<void>((resolve) => {
-      const wake = (): void => { clearTimeout(timer); resolve(); };
-      const timer = setTimeout(() => { signal?.removeEventListener('abort', wake); resolve(); }, POLL_MS);
-      signal?.addEventListener('abort', wake, { once: true });
-    });
+    // An abort ends the wait at once (AbortError), and the check at the top of the loop reports it.
+    await delay(POLL_MS, undefined, signal ? { signal } : {}).catch(() => undefined);
   }
 }

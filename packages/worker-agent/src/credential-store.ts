@@ -146,8 +146,7 @@ export class CredentialStore {
   }
 }
 
-/** The agent-clock time from which {@link CredentialStore.current} treats credentials as expired. */
-/** Until when (agent clock, ms) stored credentials may be served or injected. */
-export function usableUntil(stored: StoredCredentials): number {
+/** Until when (agent clock, ms) stored credentials may be served or injected: {@link CredentialStore.current} treats them as expired from then on. */
+function usableUntil(stored: StoredCredentials): number {
   return stored.expiresAt.getTime() - MIN_REMAINING_SECONDS * 1000;
 }
