@@ -1,6 +1,13 @@
+import { performance } from 'node:perf_hooks';
+
 /**
  * Notices a silent peer: the coordinator pings every interval, and two
  * intervals without one mean the connection is gone even if TCP has not noticed.
+ *
+ * A timer that fires far later than asked means this process stalled (CPU
+ * starvation, a long GC, a suspended laptop), not that the peer went quiet:
+ * its pings may be sitting unread in the socket. Then the peer gets one more
+ * interval, after the pending input has been read, before it is called silent.
  */
 export class HeartbeatMonitor {
   readonly #intervalMs: number;
@@ -16,11 +23,7 @@ export class HeartbeatMonitor {
   /** Starts (or restarts) waiting for the next ping. */
   start(): void {
     if (this.#closed) return;
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => {
-      this.#closed = true;
-      this.#onSilent();
-    }, 2 * this.#intervalMs);
+    this.#arm(2 * this.#intervalMs, true);
   }
 
   /** Records a ping. */
@@ -32,5 +35,19 @@ export class HeartbeatMonitor {
   close(): void {
     this.#closed = true;
     clearTimeout(this.#timer);
+  }
+
+  #arm(delayMs: number, forgiveStall: boolean): void {
+    clearTimeout(this.#timer);
+    const due = performance.now() + delayMs;
+    this.#timer = setTimeout(() => {
+      const stalled = performance.now() - due > this.#intervalMs;
+      if (stalled && forgiveStall) {
+        this.#arm(this.#intervalMs, false);
+        return;
+      }
+      this.#closed = true;
+      this.#onSilent();
+    }, delayMs);
   }
 }

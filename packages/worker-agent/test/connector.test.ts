@@ -205,6 +205,28 @@ test('pings keep the connection up', async (t) => {
   await a.ready;
 });
 
+test('a stall of the agent\'s own process is not taken for a silent coordinator (CI dropped a live connection)', async (t) => {
+  const coordinator = await peer(t, { pingIntervalMs: 50 });
+  const a = agent(t, coordinator.join({ pin: t.context.tls.pin }), { heartbeatIntervalMs: 200 });
+  const session = await coordinator.nextSession();
+  await session.sendCredentials(1, CREDENTIALS);
+  await a.ready;
+  let closed = false;
+  session.ws.on('close', () => { closed = true; });
+  // Blocks this process, agent and peer alike, for three silence limits, as a starved machine does.
+  const stallUntil = Date.now() + 1_200;
+  while (Date.now() < stallUntil);
+  const outcome = await new Promise<string>((resolve) => {
+    let pongs = 0;
+    session.ws.on('pong', () => {
+      if (++pongs === 20) resolve('open');
+    });
+    session.ws.on('close', () => resolve('closed'));
+    if (closed) resolve('closed');
+  });
+  t.is(outcome, 'open', 'the pings queued during the stall were read before the agent judged the coordinator');
+});
+
 test('close() closes with 1000, kills tasks and ends with reason closed', async (t) => {
   const coordinator = await peer(t);
   const a = agent(t, coordinator.join({ pin: t.context.tls.pin }));
