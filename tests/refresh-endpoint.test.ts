@@ -5,6 +5,7 @@ import { capturedLogger } from './helpers/captured-logger.ts';
 import { createIamUser, startMoto, type Moto } from './helpers/moto.ts';
 import { startStsCounter, type StsCounter } from './helpers/sts-counter.ts';
 import { parseEnvOutput } from './helpers/credfwd-cli.ts';
+import { within } from './helpers/deadline.ts';
 
 const test = anyTest as TestFn<{ moto: Moto; counter: StsCounter }>;
 const BOTO3_LOOP = fileURLToPath(new URL('./workloads/boto3_loop.py', import.meta.url));
@@ -100,7 +101,7 @@ test('env mode with restart supervision: each worker\'s command is restarted wit
       if (keys.size === 2 && [...keys.values()].every((k) => new Set(k).size >= 2)) done();
     },
   });
-  await twoKeysEach;
+  await within(twoKeysEach, 30_000, 'each of the two workers printed a second key after a restart');
   for (const seen of keys.values()) {
     t.regex(seen[0] ?? '', /^ASIA/);
     t.not(seen[0], seen[1]);
@@ -120,7 +121,7 @@ test('env mode with signal supervision: the command receives SIGHUP on refresh',
       if (stream === 'stdout' && chunk.includes('got-hup')) hupped();
     },
   });
-  await gotHup;
+  await within(gotHup, 30_000, 'the command received SIGHUP on a refresh');
   t.pass();
   await cluster.close();
   await running;
