@@ -20,6 +20,8 @@ export type ErrorCode =
   | 'AGENT_UNREACHABLE'
   | 'AGENT_START_FAILED'
   | 'AGENT_ID_IN_USE'
+  | 'AGENT_BUNDLE_MISSING'
+  | 'OUTPUT_UNWRITABLE'
   | 'PROTOCOL_MISMATCH'
   | 'PROTOCOL_VIOLATION'
   | 'CLUSTER_NOT_FOUND'
@@ -34,7 +36,14 @@ export type ErrorCode =
   | 'REQUEST_TOO_LARGE'
   | 'DEMO_PREREQUISITE_MISSING'
   | 'ABORTED'
-  | 'INTERNAL';
+  | 'INTERNAL'
+  | 'SSH_HOST_KEY_UNKNOWN'
+  | 'SSH_AUTH_REFUSED'
+  | 'SSH_UNREACHABLE'
+  | 'SSH_FAILED'
+  | 'SSH_CONNECTION_LOST'
+  | 'REMOTE_NODE_MISSING'
+  | 'REMOTE_UPLOAD_FAILED';
 
 /**
  * The one error type credfwd throws on purpose. `message` says what went

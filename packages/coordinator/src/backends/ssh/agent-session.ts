@@ -1,0 +1,164 @@
+import type { ChildProcess } from 'node:child_process';
+import { CredfwdError, formatJoinString, parseJoinString } from '@credfwd/shared';
+import { AGENT_SCRIPT, remoteCommand } from './remote-scripts.ts';
+import { sshArgv, sshMissing, spawnSsh, type SshSettings } from './ssh-command.ts';
+import { SSH_FAILURE_STATUS, lastLines, sshFailure } from './ssh-errors.ts';
+import type { SshHost } from './ssh-host.ts';
+
+/** Kept of each session's stderr (ssh's and the agent's), to explain an end. */
+const STDERR_TAIL_CHARS = 8192;
+// ssh prints this at LogLevel INFO when sshd chose the port of `-R 0:…`.
+const ALLOCATED_PORT = /Allocated port (\d+) for remote forward/;
+
+export interface AgentSessionSpec {
+  settings: SshSettings;
+  host: SshHost;
+  agentId: string;
+  /** node, its options and the agent file, as paths on the host. */
+  command: string[];
+  logLevel: string;
+  /** `host:port` of the coordinator as this machine reaches it, to tunnel to; undefined with --direct. */
+  tunnelTo: string | undefined;
+  /** A secret: written to the session's stdin only. */
+  joinString: string;
+  workerEnv: Readonly<Record<string, string>>;
+  echoLogs: boolean;
+}
+
+/** How a session ended. */
+export interface SessionEnd {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/**
+ * One agent on a host: an ssh session running it, which carries the join
+ * string on stdin, the reverse tunnel the agent dials the coordinator
+ * through, and the agent's life: the agent stops when the session's stdin
+ * ends, whichever side ends it.
+ */
+export class AgentSession {
+  readonly agentId: string;
+  readonly host: SshHost;
+  readonly exited: Promise<SessionEnd>;
+  #stderrTail = '';
+  readonly #child: ChildProcess;
+  #ended: SessionEnd | undefined;
+  #established = false;
+
+  private constructor(spec: AgentSessionSpec, child: ChildProcess) {
+    this.agentId = spec.agentId;
+    this.host = spec.host;
+    this.#child = child;
+    child.stdin!.on('error', () => {});
+    child.stdout!.resume();
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+      this.#stderrTail = (this.#stderrTail + chunk).slice(-STDERR_TAIL_CHARS);
+      if (spec.echoLogs) process.stderr.write(chunk);
+    });
+    this.exited = new Promise((resolve) => {
+      const end = (code: number | null, signal: NodeJS.Signals | null): void => {
+        this.#ended ??= { code, signal };
+        resolve(this.#ended);
+      };
+      child.once('close', end);
+      // ssh that could not be spawned emits 'error' and maybe never 'close'.
+      child.once('error', () => { if (child.pid === undefined) end(null, null); });
+    });
+  }
+
+  /**
+   * Opens the session and hands the agent its join string once the tunnel
+   * is up (the string must name the tunnel's remote port, which sshd picks).
+   * Rejects with the host's error if ssh fails first; the session is then gone.
+   */
+  static async open(spec: AgentSessionSpec): Promise<AgentSession> {
+    const tunnel = spec.tunnelTo === undefined ? [] : ['-o', 'ExitOnForwardFailure=yes', '-R', `0:${spec.tunnelTo}`];
+    // Each agent gets a connection of its own: a shared ControlMaster would report the port elsewhere and tie every agent's life to one link.
+    // LogLevel INFO is where ssh reports the tunnel's port; a user option setting it comes earlier and wins.
+    const extra = ['-T', '-o', 'ControlMaster=no', '-o', 'ControlPath=none', '-o', 'LogLevel=INFO', '-o', 'ServerAliveInterval=15', ...tunnel];
+    const command = remoteCommand(AGENT_SCRIPT, [spec.agentId, spec.logLevel, ...spec.command]);
+    const child = spawnSsh(sshArgv(spec.settings, spec.host, extra, command));
+    const session = new AgentSession(spec, child);
+    try {
+      const port = spec.tunnelTo === undefined ? undefined : await session.#tunnelPort(spec.settings.connectTimeoutSeconds * 1000 + 20_000);
+      const joinString = port === undefined ? spec.joinString : throughTunnel(spec.joinString, port);
+      const env = Object.entries(spec.workerEnv).map(([name, value]) => `${name}=${value}\n`).join('');
+      child.stdin!.write(`${env}\n${joinString}\n`);
+      session.#established = true;
+    } catch (err) {
+      session.kill('SIGKILL');
+      await session.exited;
+      throw err;
+    }
+    return session;
+  }
+
+  get running(): boolean {
+    return this.#ended === undefined;
+  }
+
+  /** Ends the agent's stdin: the agent stops its workloads and exits, and the session with it. */
+  endInput(): void {
+    this.#child.stdin!.end();
+  }
+
+  kill(signal: NodeJS.Signals): void {
+    if (this.running) this.#child.kill(signal);
+  }
+
+  /**
+   * Why the session ended, as an error naming the host. ssh's own failure
+   * while the session was being opened says what to fix (host key, login,
+   * reachability); once the agent was running, it means the link was lost.
+   */
+  failure(end: SessionEnd): CredfwdError {
+    if (end.code === SSH_FAILURE_STATUS && !this.#established) return sshFailure(this.host, this.#stderrTail);
+    if (end.code === SSH_FAILURE_STATUS) {
+      return new CredfwdError(
+        'SSH_CONNECTION_LOST',
+        `the SSH connection to ${this.host.name} running agent ${this.agentId} ended${lastLines(this.#stderrTail) ? ` (ssh: ${lastLines(this.#stderrTail)})` : ''}`,
+        `check the network path to ${this.host.name} and its sshd; the agent there stopped with its session`,
+        { retryable: true },
+      );
+    }
+    const said = lastLines(this.#stderrTail.split('\n').filter((line) => !line.startsWith('{')).join('\n'));
+    return new CredfwdError(
+      'AGENT_START_FAILED',
+      `agent ${this.agentId} on ${this.host.name} exited (${end.code ?? end.signal ?? 'unknown'})${said ? `: ${said}` : ''}`,
+      `run with CREDFWD_LOG_LEVEL=debug to see the agent's logs; ssh ${this.host.name} shows what its sessions get`,
+    );
+  }
+
+  #tunnelPort(timeoutMs: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const stderr = this.#child.stderr!;
+      const finish = (outcome: number | CredfwdError): void => {
+        clearTimeout(timer);
+        stderr.off('data', onData);
+        this.#child.off('error', onError);
+        if (typeof outcome === 'number') resolve(outcome);
+        else reject(outcome);
+      };
+      const onData = (): void => {
+        const port = ALLOCATED_PORT.exec(this.#stderrTail)?.[1];
+        if (port !== undefined) finish(Number(port));
+      };
+      const onError = (err: NodeJS.ErrnoException): void => finish(sshMissing(err));
+      const timer = setTimeout(() => finish(new CredfwdError(
+        'SSH_FAILED',
+        `ssh to ${this.host.name} did not report the reverse tunnel's port within ${Math.round(timeoutMs / 1000)} s`,
+        `ssh reports it at LogLevel INFO or higher: remove a LogLevel QUIET/FATAL/ERROR for ${this.host.name}, or pass --direct`,
+      )), timeoutMs);
+      stderr.on('data', onData);
+      this.#child.once('error', onError);
+      onData();
+      void this.exited.then((end) => finish(this.failure(end)));
+    });
+  }
+}
+
+/** The join string with its addresses replaced by the tunnel's remote end: the agent's own loopback. */
+function throughTunnel(joinString: string, port: number): string {
+  return formatJoinString({ ...parseJoinString(joinString), addresses: [`127.0.0.1:${port}`] });
+}
