@@ -4,7 +4,7 @@
  * ack of each credentials seq arrives. Driven by bench/fanout-replicas.ts
  * over IPC; its secrets arrive over IPC, never argv or the environment.
  */
-import { Replica } from '@credfwd/coordinator';
+import { Replica } from '@credfwd/coordinator/service';
 import { createLogger } from '@credfwd/shared';
 import { BENCH_ADMISSION_LIMITS } from './lib/admission.ts';
 import { machineMs } from './lib/clock.ts';

@@ -1,7 +1,8 @@
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
-import { AdminClient, Replica } from '@credfwd/coordinator';
+import { AdminClient } from '@credfwd/coordinator';
+import { Replica } from '@credfwd/coordinator/service';
 import { capturedLogger } from './helpers/captured-logger.ts';
 import { startMoto } from './helpers/moto.ts';
 import { prefixFor, startRedis } from './helpers/redis.ts';

@@ -1,12 +1,30 @@
-export { launchCluster, type Cluster, type ClusterEvents, type LaunchOptions } from './launch-cluster.ts';
-export { Coordinator, type ClusterOptions, type ClusterRecord, type ClusterStatus, type CoordinatorEvents, type CoordinatorOptions } from './coordinator.ts';
-export type { RefreshError, RefreshState, RefreshStatus } from './refresh-scheduler.ts';
-export { parseCredentialsOption, type CredentialsOption, type CredentialsSpec } from './credentials-spec.ts';
-export type { WorkerResult, OutputListener } from './task-dispatch.ts';
-export { DEFAULT_ADMISSION_LIMITS, type AdmissionLimits, type RunOptions, type AgentStatus } from './agent-hub.ts';
-export { createSelfSignedIdentity, fromPem, pinOf, type TlsIdentity } from './tls-identity.ts';
+export { launchCluster, type Cluster, type ClusterEvents, type LaunchOptions } from './embedded/index.ts';
+export { Coordinator, type ClusterRecord, type ClusterStatus, type CoordinatorEvents, type CoordinatorOptions } from './embedded/index.ts';
+export {
+  DEFAULT_ADMISSION_LIMITS,
+  DEFAULT_LEASE_SECONDS,
+  MAX_LEASE_SECONDS,
+  MIN_LEASE_SECONDS,
+  createSelfSignedIdentity,
+  fromPem,
+  parseCredentialsOption,
+  pinOf,
+  type AdmissionLimits,
+  type AgentStatus,
+  type ClusterHandle,
+  type ClusterOptions,
+  type CreateClusterRequest,
+  type CredentialsOption,
+  type CredentialsSpec,
+  type OutputListener,
+  type RefreshError,
+  type RefreshState,
+  type RefreshStatus,
+  type RunOptions,
+  type RunRequest,
+  type TlsIdentity,
+  type WorkerResult,
+} from './core/index.ts';
+export { defaultAgentProgram, LocalBackend, type AgentLaunchRequest, type AgentProgram, type LaunchBackend, type LaunchedAgents, type LocalBackendOptions, type WorkerPlacement } from './backends/index.ts';
+export { AdminClient, type AdminAnswer, type AdminClientOptions, type ClusterLease, type CreatedCluster } from './client/index.ts';
 export { CredfwdError, isCredfwdError, type ErrorCode, type OnRefresh } from '@credfwd/shared';
-export { Replica, type ReplicaOptions } from './replica.ts';
-export { loadReplicaSecrets, type ReplicaSecrets } from './replica-secrets.ts';
-export { AdminClient, type AdminAnswer, type AdminClientOptions, type ClusterLease, type CreatedCluster } from './admin-client.ts';
-export { DEFAULT_LEASE_SECONDS, MAX_LEASE_SECONDS, MIN_LEASE_SECONDS, type CreateClusterRequest, type RunRequest } from './admin-api.ts';

@@ -1,8 +1,8 @@
 import { Writable } from 'node:stream';
 import test from 'ava';
 import { CredfwdError, createLogger, type Logger } from '@credfwd/shared';
-import { LeaseRenewal } from '../src/lease-renewal.ts';
-import { LeaseSweep } from '../src/lease-sweep.ts';
+import { LeaseRenewal } from '../src/client/lease-renewal.ts';
+import { LeaseSweep } from '../src/service/lease-sweep.ts';
 
 interface Line { level: number; msg: string; clusterId?: string; reason?: string; sinceRenewalSeconds?: number }
 

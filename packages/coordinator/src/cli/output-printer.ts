@@ -1,6 +1,5 @@
 import type { Writable } from 'node:stream';
-import { workerResultToJson } from './result-json.ts';
-import type { OutputListener, WorkerResult } from './task-dispatch.ts';
+import { workerResultToJson, type OutputListener, type WorkerResult } from '../core/index.ts';
 
 const NEWLINE = Buffer.from('\n');
 /** A line longer than this is printed in pieces of this size, each as a line: memory stays bounded whatever a workload writes. */

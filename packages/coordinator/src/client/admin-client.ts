@@ -4,9 +4,7 @@ import { request } from 'node:https';
 import { isIP } from 'node:net';
 import { connect, type TLSSocket } from 'node:tls';
 import { CredfwdError, type ErrorCode } from '@credfwd/shared';
-import type { CreateClusterRequest, RunRequest } from './admin-api.ts';
-import type { WorkerResult } from './task-dispatch.ts';
-import { workerResultFromJson, type WorkerResultJson } from './result-json.ts';
+import { workerResultFromJson, type CreateClusterRequest, type RunRequest, type WorkerResult, type WorkerResultJson } from '../core/index.ts';
 
 /** What `POST /v1/clusters` answers. */
 export interface CreatedCluster {

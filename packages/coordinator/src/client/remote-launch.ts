@@ -1,13 +1,19 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { CredfwdError, isCredfwdError, type Logger } from '@credfwd/shared';
+import { LocalBackend, waitForWorkers, type LaunchBackend, type LaunchedAgents, type WorkerReadiness } from '../backends/index.ts';
+import {
+  DEFAULT_DURATION_SECONDS,
+  createMinter,
+  launchAborted,
+  planCluster,
+  unlessAborted,
+  withHosts,
+  type ClusterHandle,
+  type ClusterOptions,
+  type RunRequest,
+} from '../core/index.ts';
 import { AdminClient } from './admin-client.ts';
-import type { RunRequest } from './admin-api.ts';
-import { DEFAULT_DURATION_SECONDS, planCluster, type ClusterOptions } from './coordinator.ts';
 import { LeaseRenewal } from './lease-renewal.ts';
-import { LocalAgents } from './local-backend.ts';
-import { launchAborted, unlessAborted } from './launch-abort.ts';
-import { createMinter } from './minter.ts';
-import type { WorkerResult } from './task-dispatch.ts';
 
 export interface RemoteLaunchOptions extends ClusterOptions {
   /** `https://HOST:PORT` of any replica of the service. */
@@ -15,7 +21,10 @@ export interface RemoteLaunchOptions extends ClusterOptions {
   /** Hex SHA-256 of the service certificate. */
   coordinatorPin: string;
   adminToken: string;
+  /** Local workers to start; unused when a `backend` is given. */
   workers: number;
+  /** Where workers start: local processes of the installed agent by default. */
+  backend?: LaunchBackend;
   logger: Logger;
   echoAgentLogs?: boolean;
   onProgress?: (ready: number, total: number) => void;
@@ -31,20 +40,13 @@ export interface RemoteLaunchOptions extends ClusterOptions {
   leaseSeconds?: number | null;
 }
 
-/** A cluster on a distributed coordinator service, with local workers joined to it. */
-export interface RemoteCluster {
-  id: string;
-  workers: string[];
-  /** A secret: it holds the join token. */
-  joinString: string;
-  expiresAt: Date | null;
-  run(argv: string[], options?: Omit<RunRequest, 'argv'>): Promise<WorkerResult[]>;
-  /** Deletes the cluster (its agents stop) unless it is kept, and waits for the local workers. Idempotent. */
-  close(): Promise<void>;
-}
+/**
+ * A cluster on a distributed coordinator service, with the workers this
+ * launch started joined to it; closing it leaves a kept cluster on the service.
+ */
+export type RemoteCluster = ClusterHandle<Omit<RunRequest, 'argv'>>;
 
 const POLL_MS = 200;
-const DEFAULT_READY_TIMEOUT_MS = 60_000;
 
 /**
  * `credfwd launch --coordinator`: creates the cluster through a replica's
@@ -81,7 +83,24 @@ export async function launchRemoteCluster(options: RemoteLaunchOptions): Promise
   const renewal = created.lease ? new LeaseRenewal({ clusterId: created.id, leaseSeconds: created.lease.seconds, logger: options.logger, renew: (timeoutMs) => admin.renewLease(created.id, timeoutMs) }) : undefined;
   renewal?.start();
   const kept = created.lease === null;
-  const agents = LocalAgents.start({ count: options.workers, clusterId: created.id, joinString: created.joinString, logger: options.logger, ...(options.echoAgentLogs ? { echoLogs: true } : {}) });
+  const backend = options.backend ?? new LocalBackend({ count: options.workers });
+  let agents: LaunchedAgents;
+  try {
+    agents = await backend.start({
+      clusterId: created.id,
+      joinString: created.joinString,
+      coordinatorAddress: new URL(options.coordinatorUrl).host,
+      // Agents dial the replicas the join string names: a tunnel to one replica would pin them to it.
+      direct: true,
+      logger: options.logger,
+      ...(signal ? { signal } : {}),
+      ...(options.echoAgentLogs ? { echoLogs: true } : {}),
+    });
+  } catch (err) {
+    renewal?.close();
+    await admin.deleteCluster(created.id).catch(() => undefined);
+    throw err;
+  }
   let closing: Promise<void> | undefined;
   // A kept cluster outlives its launcher, but not a launch that failed: then nobody could use it.
   const close = (evenIfKept: boolean): Promise<void> => {
@@ -102,41 +121,40 @@ export async function launchRemoteCluster(options: RemoteLaunchOptions): Promise
     return closing;
   };
   try {
-    await waitForWorkers(admin, created.id, agents, options);
+    await waitForWorkers(agents, signal, {
+      readiness: serviceReadiness(admin, created.id),
+      ...(options.readyTimeoutMs ? { readyTimeoutMs: options.readyTimeoutMs } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    });
   } catch (err) {
-    // Agents still starting never hear of the deletion: signal them now.
-    if (signal?.aborted) agents.terminate();
     await close(true);
     throw err;
   }
   return {
     id: created.id,
-    workers: agents.ids,
+    workers: agents.workers.map((w) => w.agentId),
     joinString: created.joinString,
     expiresAt: created.expiresAt ? new Date(created.expiresAt) : null,
-    run: (argv, runOptions) => admin.run(created.id, { argv, ...runOptions }),
+    run: async (argv, runOptions) => withHosts(await admin.run(created.id, { argv, ...runOptions }), agents.workers),
     close: () => close(false),
   };
 }
 
-/** Polls the cluster until every local worker holds its current credentials (or has joined, in null mode): the admin API has no event stream. */
-async function waitForWorkers(admin: AdminClient, clusterId: string, agents: LocalAgents, options: RemoteLaunchOptions): Promise<void> {
-  let failed: CredfwdError | undefined;
-  agents.onUnexpectedExit((error) => { failed = error; });
-  const deadline = Date.now() + (options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS);
-  const { signal } = options;
-  for (;;) {
-    if (failed) throw failed;
-    if (signal?.aborted) throw launchAborted(signal);
-    const shown = await admin.showCluster(clusterId) as { agents: Array<{ agentId: string; ackedSeq: number }>; credentials: { seq: number } | null };
-    const seq = shown.credentials?.seq ?? 0;
-    const ready = shown.agents.filter((a) => agents.ids.includes(a.agentId) && a.ackedSeq >= seq).length;
-    options.onProgress?.(ready, agents.ids.length);
-    if (ready === agents.ids.length) return;
-    if (Date.now() > deadline) {
-      throw new CredfwdError('AGENT_START_FAILED', `only ${ready} of ${agents.ids.length} workers were ready in time`, 'run with CREDFWD_LOG_LEVEL=debug to see the agent logs');
-    }
-    // An abort ends the wait at once (AbortError), and the check at the top of the loop reports it.
-    await delay(POLL_MS, undefined, signal ? { signal } : {}).catch(() => undefined);
-  }
+/** Workers are ready as the service lists them: the admin API has no event stream, so it is polled. */
+function serviceReadiness(admin: AdminClient, clusterId: string): WorkerReadiness {
+  return {
+    watch(expected, report, fail) {
+      const stopped = new AbortController();
+      void (async () => {
+        while (!stopped.signal.aborted) {
+          const shown = await admin.showCluster(clusterId) as { agents: Array<{ agentId: string; ackedSeq: number }>; credentials: { seq: number } | null };
+          if (stopped.signal.aborted) return;
+          const seq = shown.credentials?.seq ?? 0;
+          report(shown.agents.filter((a) => expected.has(a.agentId) && a.ackedSeq >= seq).length);
+          await delay(POLL_MS, undefined, { signal: stopped.signal }).catch(() => undefined);
+        }
+      })().catch(fail);
+      return () => stopped.abort();
+    },
+  };
 }

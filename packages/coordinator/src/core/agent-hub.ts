@@ -1,37 +1,18 @@
 import { EventEmitter } from 'node:events';
-import { createServer, type Server } from 'node:https';
+import type { Server } from 'node:https';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { WebSocketServer, type WebSocket } from 'ws';
-import {
-  CloseCode,
-  HANDSHAKE_TIMEOUT_MS,
-  HEARTBEAT_INTERVAL_MS,
-  MAX_FRAGMENTS,
-  MAX_PAYLOAD_BYTES,
-  TokenBucket,
-  type AwsCredentials,
-  type Exit,
-  type Logger,
-  type OnRefresh,
-  type Output,
-} from '@credfwd/shared';
+import type { WebSocket, WebSocketServer } from 'ws';
+import { CloseCode, HANDSHAKE_TIMEOUT_MS, HEARTBEAT_INTERVAL_MS, type Exit, type Logger, type Output } from '@credfwd/shared';
+import { AdmissionControl, type AdmissionLimits } from './admission-control.ts';
+import { createAgentServer } from './agent-server.ts';
 import { AgentSession, type SessionCluster } from './agent-session.ts';
-import { FailedHandshakeLimiter } from './failed-handshake-limiter.ts';
+import { pushCredentials, pushInBatches, type CurrentCredentials } from './credential-push.ts';
 import { Heartbeat } from './heartbeat.ts';
-import { RefusalLog } from './refusal-log.ts';
-import { TaskDispatch, type OutputListener, type WorkerResult } from './task-dispatch.ts';
+import { TaskDispatch, type RunOptions } from './task-dispatch.ts';
 import type { TlsIdentity } from './tls-identity.ts';
-
-/** The credentials a cluster's agents should hold now. */
-export interface CurrentCredentials {
-  seq: number;
-  credentials: AwsCredentials;
-  expiresAt: Date;
-  /** When the next push is planned, if one is. */
-  refreshAt?: Date;
-}
+import { byWorker, type WorkerResult } from './worker-result.ts';
 
 /** A connected, authenticated agent as the hub sees it. */
 export interface AgentStatus {
@@ -40,41 +21,6 @@ export interface AgentStatus {
   /** Highest credentials seq acknowledged; -1 before any. */
   ackedSeq: number;
 }
-
-/** How much unauthenticated traffic the agent port takes before it refuses more. */
-export interface AdmissionLimits {
-  /**
-   * Connections not yet authenticated (TLS, upgrade and handshake included)
-   * held at once; further connections are dropped on accept. Authenticated
-   * agents do not count. Default 1,024.
-   */
-  maxPendingHandshakes: number;
-  /** Sustained rate of new handshakes; upgrades over it get HTTP 503 and the agent backs off. Default 200 per second. */
-  handshakesPerSecond: number;
-  /** Handshakes admitted at once after a quiet spell. Default 400. */
-  handshakeBurst: number;
-  /**
-   * Failed handshakes (refused with a close code, or broken frames) one
-   * address may make per window; its further upgrades get HTTP 429 until the
-   * window ends. Successful handshakes never count. Default 50.
-   */
-  maxFailedHandshakes: number;
-  /** Window of {@link maxFailedHandshakes}. Default 60 s. */
-  failedHandshakeWindowMs: number;
-}
-
-export const DEFAULT_ADMISSION_LIMITS: AdmissionLimits = {
-  maxPendingHandshakes: 1024,
-  handshakesPerSecond: 200,
-  handshakeBurst: 400,
-  maxFailedHandshakes: 50,
-  failedHandshakeWindowMs: 60_000,
-};
-
-// Addresses the failed-handshake limiter remembers at once: bounds its memory under a spread-out flood.
-const MAX_TRACKED_ADDRESSES = 10_000;
-// A flood is logged once per this interval per kind of refusal, with a count.
-const REFUSAL_LOG_INTERVAL_MS = 10_000;
 
 export interface AgentHubOptions {
   tls: TlsIdentity;
@@ -96,23 +42,6 @@ export interface AgentHubOptions {
   /** Gets task frames no task of this hub claims: tasks a replica relays for another, or that outlived the connection they started on. */
   onUnclaimedTaskMessage?: (clusterId: string, agentId: string, message: Output | Exit) => void;
 }
-
-export interface RunOptions {
-  env?: Record<string, string>;
-  cwd?: string;
-  timeoutMs?: number;
-  /** For long-running commands: what the agent does when credentials are refreshed. */
-  onRefresh?: OnRefresh;
-  onOutput?: OutputListener;
-}
-
-/**
- * Pushes sealed and sent at once during a refresh. Starting every agent's
- * seal together queues thousands of WebCrypto jobs and their promises before
- * the first push is sent: with 10,000 agents that costs about a quarter more
- * CPU (garbage collection) and doubles the median delivery time (pnpm bench).
- */
-const PUSH_BATCH = 256;
 
 interface ClusterEntry extends SessionCluster {
   current: CurrentCredentials | undefined;
@@ -141,10 +70,7 @@ export class AgentHub extends EventEmitter<HubEvents> {
   readonly #server: Server;
   readonly #wss: WebSocketServer;
   readonly #heartbeat: Heartbeat;
-  readonly #limits: AdmissionLimits;
-  readonly #failures: FailedHandshakeLimiter;
-  readonly #rate: TokenBucket;
-  readonly #refusals: RefusalLog;
+  readonly #admission: AdmissionControl;
   readonly #loadCluster: AgentHubOptions['loadCluster'];
   readonly #onUnclaimedTaskMessage: AgentHubOptions['onUnclaimedTaskMessage'];
   #authenticated = 0;
@@ -154,51 +80,18 @@ export class AgentHub extends EventEmitter<HubEvents> {
     this.#logger = options.logger;
     this.#handshakeTimeoutMs = options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS;
     this.#now = options.now ?? Date.now;
-    this.#limits = { ...DEFAULT_ADMISSION_LIMITS, ...options.limits };
-    this.#failures = new FailedHandshakeLimiter({
-      maxFailures: this.#limits.maxFailedHandshakes,
-      windowMs: this.#limits.failedHandshakeWindowMs,
-      maxAddresses: MAX_TRACKED_ADDRESSES,
-    });
-    this.#rate = new TokenBucket({ ratePerSecond: this.#limits.handshakesPerSecond, burst: this.#limits.handshakeBurst });
-    this.#refusals = new RefusalLog(this.#logger, REFUSAL_LOG_INTERVAL_MS);
+    this.#admission = new AdmissionControl(this.#logger, options.limits);
     this.#loadCluster = options.loadCluster;
     this.#onUnclaimedTaskMessage = options.onUnclaimedTaskMessage;
-    this.#server = createServer({
-      cert: options.tls.cert,
-      key: options.tls.key,
-      minVersion: 'TLSv1.2',
-      // Node's defaults (2 min for TLS, 1 min for headers) would let a silent peer hold a pending slot far longer than the handshake deadline.
-      handshakeTimeout: this.#handshakeTimeoutMs,
-      headersTimeout: this.#handshakeTimeoutMs,
-      requestTimeout: this.#handshakeTimeoutMs,
-      connectionsCheckingInterval: Math.min(1_000, this.#handshakeTimeoutMs),
-    });
-    // Headers and request deadlines start only with the first request byte; this one ends a connection that sends none. ws clears it on upgrade.
-    this.#server.setTimeout(this.#handshakeTimeoutMs);
-    if (options.onRequest) this.#server.on('request', options.onRequest);
+    ({ server: this.#server, wss: this.#wss } = createAgentServer({
+      tls: options.tls,
+      logger: this.#logger,
+      handshakeTimeoutMs: this.#handshakeTimeoutMs,
+      admission: this.#admission,
+      ...(options.onRequest ? { onRequest: options.onRequest } : {}),
+      onConnection: (socket, address, port) => this.#accept(socket, address, port),
+    }));
     this.#updateConnectionCap();
-    this.#server.on('drop', (peer) => {
-      this.#refusals.refused('connection cap reached; dropping new connections', { remote: peer?.remoteAddress, maxPendingHandshakes: this.#limits.maxPendingHandshakes });
-    });
-    this.#server.on('tlsClientError', (err, socket) => {
-      this.#logger.debug({ remote: socket.remoteAddress, reason: err.message }, 'TLS handshake failed');
-    });
-    this.#wss = new WebSocketServer({
-      server: this.#server,
-      path: '/v1/agent',
-      maxPayload: MAX_PAYLOAD_BYTES,
-      maxFragments: MAX_FRAGMENTS,
-      perMessageDeflate: false,
-      clientTracking: false,
-      verifyClient: ({ req }, done) => {
-        const refusal = this.#admit(req);
-        if (refusal) done(false, refusal.status, refusal.message, { 'Retry-After': String(refusal.retryAfterSeconds) });
-        else done(true);
-      },
-    });
-    this.#wss.on('connection', (socket, request) => this.#accept(socket, request.socket.remoteAddress ?? 'unknown', request.socket.remotePort));
-    this.#wss.on('error', (err) => this.#logger.error({ reason: err.message }, 'agent server error'));
     this.#heartbeat = new Heartbeat({ sockets: () => [...this.#sessions].map((s) => s.socket) }, options.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS);
   }
 
@@ -238,10 +131,7 @@ export class AgentHub extends EventEmitter<HubEvents> {
     const entry = this.#clusters.get(clusterId);
     if (!entry || (entry.current && entry.current.seq >= current.seq)) return;
     entry.current = current;
-    const sessions = [...entry.sessions.values()];
-    for (let i = 0; i < sessions.length; i += PUSH_BATCH) {
-      await Promise.all(sessions.slice(i, i + PUSH_BATCH).map((s) => this.#push(entry, s)));
-    }
+    await pushInBatches([...entry.sessions.values()], (s) => this.#push(entry, s));
   }
 
   /** Authenticated agents of a cluster. */
@@ -269,8 +159,7 @@ export class AgentHub extends EventEmitter<HubEvents> {
     const entry = this.#clusters.get(clusterId);
     if (!entry) return [];
     const sessions = [...entry.sessions.values()].filter((s) => this.#isReady(entry, s));
-    const results = await Promise.all(sessions.map((s) => this.#tasks.start(s, argv, options)));
-    return results.sort((a, b) => a.worker.localeCompare(b.worker, 'en', { numeric: true }));
+    return byWorker(await Promise.all(sessions.map((s) => this.#tasks.start(s, argv, options))));
   }
 
   /**
@@ -327,42 +216,13 @@ export class AgentHub extends EventEmitter<HubEvents> {
     return session.ready && (entry.delivery === 'none' || (entry.current !== undefined && session.ackedSeq >= entry.current.seq));
   }
 
-  async #push(entry: ClusterEntry, session: AgentSession): Promise<void> {
-    const current = entry.current;
-    if (!current) return;
-    const remainingSeconds = Math.floor((current.expiresAt.getTime() - this.#now()) / 1000);
-    if (remainingSeconds <= 0) {
-      this.#logger.warn({ clusterId: entry.id, seq: current.seq }, 'not pushing expired credentials');
-      return;
-    }
-    const refreshInSeconds = current.refreshAt ? Math.ceil((current.refreshAt.getTime() - this.#now()) / 1000) : undefined;
-    await session.pushCredentials(current.seq, remainingSeconds, refreshInSeconds !== undefined && refreshInSeconds > 0 ? refreshInSeconds : undefined, current.credentials);
+  #push(entry: ClusterEntry, session: AgentSession): Promise<void> {
+    return entry.current ? pushCredentials(session, entry.id, entry.current, this.#now(), this.#logger) : Promise.resolve();
   }
 
   /** Holds the unauthenticated connections, and only those, to the cap: net.Server drops a connection over it on accept, before TLS costs anything. */
   #updateConnectionCap(): void {
-    this.#server.maxConnections = this.#authenticated + this.#limits.maxPendingHandshakes;
-  }
-
-  /** Why an upgrade is refused, or undefined to admit it. */
-  #admit(request: IncomingMessage): { status: number; message: string; retryAfterSeconds: number } | undefined {
-    const address = request.socket.remoteAddress ?? 'unknown';
-    const blockedForMs = this.#failures.blockedForMs(address);
-    if (blockedForMs > 0) return { status: 429, message: 'Too Many Failed Handshakes', retryAfterSeconds: Math.ceil(blockedForMs / 1000) };
-    if (!this.#rate.take()) {
-      this.#refusals.refused('handshake rate cap reached; refusing upgrades with 503', { remote: address, handshakesPerSecond: this.#limits.handshakesPerSecond });
-      return { status: 503, message: 'Handshake Rate Exceeded', retryAfterSeconds: 1 };
-    }
-    return undefined;
-  }
-
-  #handshakeFailed(address: string): void {
-    if (!this.#failures.recordFailure(address)) return;
-    this.#logger.warn({
-      remote: address,
-      failures: this.#limits.maxFailedHandshakes,
-      windowMs: this.#limits.failedHandshakeWindowMs,
-    }, 'too many failed handshakes from this address; refusing its upgrades with 429 until the window ends');
+    this.#server.maxConnections = this.#authenticated + this.#admission.limits.maxPendingHandshakes;
   }
 
   #accept(socket: WebSocket, address: string, port: number | undefined): void {
@@ -371,7 +231,7 @@ export class AgentHub extends EventEmitter<HubEvents> {
       handshakeTimeoutMs: this.#handshakeTimeoutMs,
       findCluster: (clusterId) => this.#clusters.get(clusterId) ?? this.#loadMissing(clusterId),
       onRefused: (code) => this.emit('refused', code),
-      onHandshakeFailed: () => this.#handshakeFailed(address),
+      onHandshakeFailed: () => this.#admission.handshakeFailed(address),
       agentIdRefusal: (s) => this.#agentIdRefusal(s),
       onAuthenticated: (s) => this.#onAuthenticated(s),
       onAck: (s, seq) => this.#onAck(s, seq),

@@ -23,3 +23,8 @@ export function nextRefreshDelay(remainingSeconds: number, random: () => number,
 export function backoffDelay(attempt: number, random: () => number): number {
   return Math.max(0.05, random() * Math.min(MAX_BACKOFF_SECONDS, 2 ** attempt));
 }
+
+/** When credentials that expire at `expiresAt` are next refreshed: {@link nextRefreshDelay} from `now`. */
+export function nextRefreshAt(expiresAt: Date, now: number, random: () => number, overrideSeconds?: number): Date {
+  return new Date(now + nextRefreshDelay((expiresAt.getTime() - now) / 1000, random, overrideSeconds) * 1000);
+}

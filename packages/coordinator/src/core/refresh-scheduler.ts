@@ -1,6 +1,7 @@
-import { CredfwdError, isCredfwdError, type ErrorCode, type Logger } from '@credfwd/shared';
+import { CredfwdError, type Logger } from '@credfwd/shared';
 import type { Minted } from './minter.ts';
 import { backoffDelay, nextRefreshDelay } from './refresh-schedule.ts';
+import { failedRefreshStatus, refreshErrorOf, refreshedStatus, type RefreshError, type RefreshStatus } from './refresh-status.ts';
 
 /** What a scheduler needs of its cluster. */
 export interface RefreshContext {
@@ -20,46 +21,6 @@ export interface RefreshOptions {
   random?: () => number;
 }
 
-/** A refresh failure as the cluster shows it. */
-export interface RefreshError {
-  code: ErrorCode;
-  message: string;
-  hint: string;
-  /** False when retrying cannot help until a person acts (access denied, an expired login). */
-  retryable: boolean;
-  at: Date;
-}
-
-/** How a failed refresh is shown and retried, embedded or distributed alike. */
-export function refreshErrorOf(err: unknown, at: Date): RefreshError {
-  const known = isCredfwdError(err) ? err : undefined;
-  return {
-    code: known?.code ?? 'STS_FAILED',
-    message: err instanceof Error ? err.message : String(err),
-    hint: known?.hint ?? 'check network access to STS',
-    // An error credfwd did not classify may be passing; retrying keeps the cluster alive.
-    retryable: known?.retryable ?? true,
-    at,
-  };
-}
-
-/**
- * Where a cluster's refresh loop stands: `scheduled` on plan, `backing-off`
- * after retryable failures, `needs-attention` after a failure that retrying
- * cannot fix, when no further refresh is planned until {@link RefreshScheduler.refreshNow}.
- */
-export type RefreshState = 'scheduled' | 'backing-off' | 'needs-attention';
-
-/** Where a cluster's refresh loop stands. */
-export interface RefreshStatus {
-  state: RefreshState;
-  expiresAt: Date;
-  lastRefreshAt: Date;
-  nextRefreshAt: Date | undefined;
-  consecutiveFailures: number;
-  lastError: RefreshError | undefined;
-}
-
 /**
  * Keeps one cluster's credentials fresh: one mint in flight at a time, at
  * half life. On a retryable failure (throttling, 5xx, no answer) it backs off
@@ -74,12 +35,8 @@ export class RefreshScheduler {
   readonly #random: () => number;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
-  #current: Minted | undefined;
-  #lastRefreshAt = new Date(0);
-  #nextRefreshAt: Date | undefined;
-  #failures = 0;
-  #lastError: RefreshError | undefined;
-  #inFlight: Promise<void> | undefined;
+  #status: RefreshStatus | undefined;
+  #inFlight: Promise<RefreshError | undefined> | undefined;
 
   constructor(context: RefreshContext, options: RefreshOptions = {}) {
     this.#context = context;
@@ -93,16 +50,9 @@ export class RefreshScheduler {
     await this.#adopt(first);
   }
 
+  /** Undefined before the first credentials are published. */
   status(): RefreshStatus | undefined {
-    if (!this.#current) return undefined;
-    return {
-      state: this.#state(),
-      expiresAt: this.#current.expiresAt,
-      lastRefreshAt: this.#lastRefreshAt,
-      nextRefreshAt: this.#nextRefreshAt,
-      consecutiveFailures: this.#failures,
-      lastError: this.#lastError,
-    };
+    return this.#status && { ...this.#status };
   }
 
   /**
@@ -115,11 +65,9 @@ export class RefreshScheduler {
     if (this.#closed) throw new CredfwdError('CLUSTER_CLOSED', `cluster ${this.#context.clusterId} is closed`, 'launch a new cluster');
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    this.#nextRefreshAt = undefined;
-    await this.#refreshOnce();
-    if (this.#lastError && this.#failures > 0) {
-      throw new CredfwdError(this.#lastError.code, this.#lastError.message, this.#lastError.hint, { retryable: this.#lastError.retryable });
-    }
+    if (this.#status) this.#status.nextRefreshAt = undefined;
+    const error = await this.#refreshOnce();
+    if (error) throw new CredfwdError(error.code, error.message, error.hint, { retryable: error.retryable });
   }
 
   /** Stops refreshing; a mint in flight is discarded. Idempotent. */
@@ -132,67 +80,60 @@ export class RefreshScheduler {
   async #adopt(minted: Minted): Promise<void> {
     const remaining = (minted.expiresAt.getTime() - this.#now()) / 1000;
     const delay = nextRefreshDelay(remaining, this.#random, this.#intervalSeconds);
-    this.#current = minted;
-    this.#lastRefreshAt = new Date(this.#now());
-    this.#schedule(delay);
+    this.#status = refreshedStatus(minted.expiresAt, new Date(this.#now()), this.#schedule(delay));
     await this.#context.publish(minted, new Date(this.#now() + delay * 1000));
   }
 
-  #schedule(delaySeconds: number): void {
-    if (this.#closed) return;
-    this.#nextRefreshAt = new Date(this.#now() + delaySeconds * 1000);
+  /** Plans the next refresh; when it will be, unless closed. */
+  #schedule(delaySeconds: number): Date | undefined {
+    if (this.#closed) return undefined;
     this.#timer = setTimeout(() => void this.#refreshOnce(), delaySeconds * 1000);
     this.#timer.unref();
+    return new Date(this.#now() + delaySeconds * 1000);
   }
 
-  #state(): RefreshState {
-    if (this.#failures === 0) return 'scheduled';
-    return this.#lastError?.retryable === false ? 'needs-attention' : 'backing-off';
-  }
-
-  /** One refresh at a time: a second caller waits for the first. */
-  #refreshOnce(): Promise<void> {
+  /** One refresh at a time: a second caller waits for the first, and shares its error. */
+  #refreshOnce(): Promise<RefreshError | undefined> {
     this.#inFlight ??= this.#refresh().finally(() => {
       this.#inFlight = undefined;
     });
     return this.#inFlight;
   }
 
-  #failed(err: unknown): void {
+  #failed(err: unknown): RefreshError {
     const { clusterId, logger } = this.#context;
-    this.#lastError = refreshErrorOf(err, new Date(this.#now()));
-    const { code, retryable } = this.#lastError;
-    const delay = retryable ? backoffDelay(this.#failures, this.#random) : undefined;
-    this.#failures++;
-    const expiresInSeconds = this.#current ? Math.round((this.#current.expiresAt.getTime() - this.#now()) / 1000) : 0;
-    const fields = { clusterId, code, reason: this.#lastError.message, hint: this.#lastError.hint, attempt: this.#failures, expiresInSeconds };
+    const error = refreshErrorOf(err, new Date(this.#now()));
+    const failures = this.#status?.consecutiveFailures ?? 0;
+    const delay = error.retryable ? backoffDelay(failures, this.#random) : undefined;
+    const expiresInSeconds = this.#status ? Math.round((this.#status.expiresAt.getTime() - this.#now()) / 1000) : 0;
+    const fields = { clusterId, code: error.code, reason: error.message, hint: error.hint, attempt: failures + 1, expiresInSeconds };
     if (delay === undefined) {
-      this.#nextRefreshAt = undefined;
       logger.error(fields, 'credential refresh failed and will not be retried until the cause is fixed; current credentials stay in use until they expire');
     } else {
       logger.error({ ...fields, retryInSeconds: Math.round(delay * 10) / 10 }, 'credential refresh failed; current credentials stay in use until they expire');
-      this.#schedule(delay);
     }
-    this.#context.onFailure(this.#lastError);
+    const nextRefreshAt = delay === undefined ? undefined : this.#schedule(delay);
+    if (this.#status) this.#status = failedRefreshStatus(this.#status, error, nextRefreshAt);
+    this.#context.onFailure(error);
+    return error;
   }
 
-  async #refresh(): Promise<void> {
+  async #refresh(): Promise<RefreshError | undefined> {
     const { clusterId, logger } = this.#context;
     let minted: Minted;
     try {
       minted = await this.#context.mint();
     } catch (err) {
-      if (!this.#closed) this.#failed(err);
-      return;
+      return this.#closed ? undefined : this.#failed(err);
     }
-    if (this.#closed) return;
-    if (this.#failures > 0) logger.info({ clusterId, afterFailures: this.#failures }, 'credential refresh recovered');
-    this.#failures = 0;
-    this.#lastError = undefined;
+    if (this.#closed) return undefined;
+    const failures = this.#status?.consecutiveFailures ?? 0;
+    if (failures > 0) logger.info({ clusterId, afterFailures: failures }, 'credential refresh recovered');
     try {
       await this.#adopt(minted);
     } catch (err) {
       logger.error({ clusterId, reason: err instanceof Error ? err.message : String(err) }, 'credentials push failed');
     }
+    return undefined;
   }
 }

@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer';
-import { workerResult, type WorkerResult } from './task-dispatch.ts';
+import { workerResult, type WorkerResult } from './worker-result.ts';
 
 /**
  * A worker's result as JSON (`credfwd launch --json`, the admin API): each

@@ -1,35 +1,22 @@
 import { randomUUID } from 'node:crypto';
 import type { Exit, OnRefresh, Output } from '@credfwd/shared';
 import type { AgentSession } from './agent-session.ts';
-import { KeptOutput } from './kept-output.ts';
+import { TaskCollector } from './task-collector.ts';
+import type { OutputListener, WorkerResult } from './worker-result.ts';
 
-/** One worker's outcome of a command. */
-export interface WorkerResult {
-  worker: string;
-  exitCode: number | null;
-  signal: string | null;
-  /** The output as UTF-8 text, for convenience: bytes that are not UTF-8 read as U+FFFD here, never in `stdoutBytes`. */
-  stdout: string;
-  stderr: string;
-  /** The output exactly as the command wrote it (up to MAX_KEPT_OUTPUT_BYTES per stream). */
-  stdoutBytes: Buffer;
-  stderrBytes: Buffer;
-}
-
-/** Streams output as it arrives, for long-running commands: the exact bytes, in chunks cut anywhere (even inside a character). */
-export type OutputListener = (worker: string, stream: 'stdout' | 'stderr', chunk: Buffer) => void;
-
-/** A worker's result from its output bytes; the text fields are decoded from them. */
-export function workerResult(worker: string, exitCode: number | null, signal: string | null, stdoutBytes: Buffer, stderrBytes: Buffer): WorkerResult {
-  return { worker, exitCode, signal, stdout: stdoutBytes.toString('utf8'), stderr: stderrBytes.toString('utf8'), stdoutBytes, stderrBytes };
+/** How a command runs on each worker. */
+export interface RunOptions {
+  env?: Record<string, string>;
+  cwd?: string;
+  timeoutMs?: number;
+  /** For long-running commands: what the agent does when credentials are refreshed. */
+  onRefresh?: OnRefresh;
+  onOutput?: OutputListener;
 }
 
 interface PendingTask {
   session: AgentSession;
-  worker: string;
-  stdout: KeptOutput;
-  stderr: KeptOutput;
-  onOutput: OutputListener | undefined;
+  collector: TaskCollector;
   resolve(result: WorkerResult): void;
 }
 
@@ -41,11 +28,11 @@ export class TaskDispatch {
   readonly #tasks = new Map<string, PendingTask>();
 
   /** Starts argv on one agent and resolves with its result (never rejects). */
-  async start(session: AgentSession, argv: string[], options: { env?: Record<string, string>; cwd?: string; timeoutMs?: number; onRefresh?: OnRefresh; onOutput?: OutputListener }): Promise<WorkerResult> {
+  async start(session: AgentSession, argv: string[], options: RunOptions): Promise<WorkerResult> {
     const taskId = randomUUID();
-    const worker = session.agentId ?? 'unknown';
+    const collector = new TaskCollector(session.agentId ?? 'unknown', options.onOutput);
     const done = new Promise<WorkerResult>((resolve) => {
-      this.#tasks.set(taskId, { session, worker, stdout: new KeptOutput(), stderr: new KeptOutput(), onOutput: options.onOutput, resolve });
+      this.#tasks.set(taskId, { session, collector, resolve });
     });
     try {
       await session.run(taskId, argv, options);
@@ -59,13 +46,8 @@ export class TaskDispatch {
   accept(session: AgentSession, message: Output | Exit): boolean {
     const task = this.#tasks.get(message.taskId);
     if (!task || task.session !== session) return false;
-    if (message.type === 'output') {
-      const chunk = Buffer.from(message.data, 'base64');
-      task[message.stream].append(chunk);
-      task.onOutput?.(task.worker, message.stream, chunk);
-    } else {
-      this.#finish(message.taskId, message.code, message.signal);
-    }
+    if (message.type === 'output') task.collector.output(message);
+    else this.#finish(message.taskId, message.code, message.signal);
     return true;
   }
 
@@ -80,11 +62,7 @@ export class TaskDispatch {
     const task = this.#tasks.get(taskId);
     if (!task) return;
     this.#tasks.delete(taskId);
-    if (note) {
-      const bytes = Buffer.from(note);
-      task.stderr.append(bytes);
-      task.onOutput?.(task.worker, 'stderr', bytes);
-    }
-    task.resolve(workerResult(task.worker, exitCode, signal, task.stdout.bytes(), task.stderr.bytes()));
+    if (note) task.collector.note(note);
+    task.resolve(task.collector.result(exitCode, signal));
   }
 }

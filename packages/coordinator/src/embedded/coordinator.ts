@@ -1,39 +1,34 @@
-import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type { AwsCredentialIdentityProvider } from '@aws-sdk/types';
 import {
   CredfwdError,
   checkEnvironSize,
-  createJoinToken,
   formatJoinString,
   redactEnviron,
-  tokenVerifier,
-  validateEnviron,
   type DeliveryMode,
   type Logger,
 } from '@credfwd/shared';
-import { AgentHub, type AdmissionLimits, type AgentStatus, type RunOptions } from './agent-hub.ts';
-import { parseCredentialsOption, type CredentialsOption, type CredentialsSpec } from './credentials-spec.ts';
-import { createMinter, type Minted } from './minter.ts';
-import { RefreshScheduler, type RefreshError, type RefreshStatus } from './refresh-scheduler.ts';
-import type { WorkerResult } from './task-dispatch.ts';
-import { createSelfSignedIdentity, type TlsIdentity } from './tls-identity.ts';
-
-/** What a cluster is asked to be. */
-export interface ClusterOptions {
-  credentials?: CredentialsOption;
-  environ?: Record<string, string>;
-  /** Region for STS and for workers' AWS_REGION / AWS_DEFAULT_REGION; the launcher's when absent. */
-  region?: string;
-  /** Requested credential lifetime; STS caps it per action. */
-  durationSeconds?: number;
-  /** How agents hand credentials to workloads: `env` (default) or `endpoint` (a loopback container-credentials endpoint). */
-  delivery?: 'env' | 'endpoint';
-  /** Refresh at least this often; by default at half the remaining life. */
-  refreshIntervalSeconds?: number;
-  /** Launcher identity; the SDK default chain when absent. */
-  launcher?: AwsCredentialIdentityProvider;
-}
+import {
+  AgentHub,
+  DEFAULT_DURATION_SECONDS,
+  RefreshScheduler,
+  createMinter,
+  createSelfSignedIdentity,
+  isAnyAddress,
+  listenForAgents,
+  openCluster,
+  planCluster,
+  splitHostPort,
+  type AdmissionLimits,
+  type AgentStatus,
+  type ClusterOptions,
+  type CredentialsSpec,
+  type Minted,
+  type RefreshError,
+  type RefreshStatus,
+  type RunOptions,
+  type TlsIdentity,
+  type WorkerResult,
+} from '../core/index.ts';
 
 /** A cluster registered with a coordinator. */
 export interface ClusterRecord {
@@ -60,27 +55,6 @@ export interface CoordinatorOptions {
   limits?: Partial<AdmissionLimits>;
 }
 
-export const DEFAULT_DURATION_SECONDS = 3600;
-const REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
-/** Listen hosts that mean every interface rather than an address to dial. */
-const ANY_ADDRESS = new Set(['0.0.0.0', '::']);
-
-/** Parses `HOST:PORT` (IPv6 in brackets), or throws USAGE naming `what`. */
-export function splitHostPort(text: string, what: string): { host: string; port: number } {
-  const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(text);
-  const port = Number(match?.[2]);
-  if (!match?.[1] || port > 65535) throw new CredfwdError('USAGE', `${what} ${JSON.stringify(text)} is not HOST:PORT`, 'for example 127.0.0.1:0 or 0.0.0.0:7443');
-  return { host: match[1].replace(/^\[|\]$/g, ''), port };
-}
-
-function resolveRegion(region: string | undefined): string | null {
-  const chosen = region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? null;
-  if (chosen !== null && !REGION.test(chosen)) {
-    throw new CredfwdError('CONFIG_INVALID', `region ${JSON.stringify(chosen.slice(0, 64))} is not an AWS region`, 'use a region name such as us-east-1 or eu-west-2');
-  }
-  return chosen;
-}
-
 /** What `status()` reports of a cluster. */
 export interface ClusterStatus {
   id: string;
@@ -89,34 +63,6 @@ export interface ClusterStatus {
   agents: AgentStatus[];
   /** Undefined in null mode. */
   refresh: RefreshStatus | undefined;
-}
-
-/** A cluster's options, validated. */
-export interface ClusterPlan {
-  spec: CredentialsSpec;
-  delivery: DeliveryMode;
-  environ: Record<string, string>;
-  region: string | null;
-}
-
-/** Validates cluster options without side effects, so bad input fails before anything starts. */
-export function planCluster(options: ClusterOptions): ClusterPlan {
-  const spec = parseCredentialsOption(options.credentials);
-  if (options.delivery !== undefined && options.delivery !== 'env' && options.delivery !== 'endpoint') {
-    throw new CredfwdError('CONFIG_INVALID', `delivery ${JSON.stringify(String(options.delivery).slice(0, 40))} is not a delivery mode`, 'use env or endpoint');
-  }
-  const interval = options.refreshIntervalSeconds;
-  if (interval !== undefined && (!Number.isInteger(interval) || interval < 1)) {
-    throw new CredfwdError('CONFIG_INVALID', `refresh interval ${interval} is not a whole number of seconds`, 'use 1 s or more, for example 15m');
-  }
-  // Silently dropping a delivery the caller asked for would look like success.
-  if (spec.kind === 'none' && options.delivery !== undefined) {
-    throw new CredfwdError('CONFIG_INVALID', `delivery ${options.delivery} does not apply: credentials none forwards nothing`, 'drop the delivery option, or forward credentials (forward or role:<role ARN>)');
-  }
-  const delivery: DeliveryMode = spec.kind === 'none' ? 'none' : (options.delivery ?? 'env');
-  const environ = options.environ ?? {};
-  validateEnviron(environ, delivery);
-  return { spec, delivery, environ, region: resolveRegion(options.region) };
 }
 
 /** Events a coordinator emits about its clusters. */
@@ -135,15 +81,18 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   readonly hub: AgentHub;
   /** `HOST:PORT` agents dial. */
   readonly address: string;
+  /** `HOST:PORT` at which this machine reaches the agent port: what a launch backend's tunnel forwards to. */
+  readonly localAddress: string;
   readonly pin: string;
   readonly #logger: Logger;
   readonly #clusters = new Map<string, { record: ClusterRecord; refresh: RefreshScheduler | undefined }>();
   #seq = 0;
 
-  private constructor(hub: AgentHub, address: string, pin: string, logger: Logger) {
+  private constructor(hub: AgentHub, addresses: { address: string; localAddress: string }, pin: string, logger: Logger) {
     super();
     this.hub = hub;
-    this.address = address;
+    this.address = addresses.address;
+    this.localAddress = addresses.localAddress;
     this.pin = pin;
     this.#logger = logger;
   }
@@ -154,7 +103,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     if (options.publicAddress !== undefined) splitHostPort(options.publicAddress, 'public address');
     // Which of this machine's addresses remote agents can reach (interfaces, NAT) is not ours to guess, and a
     // join string naming 127.0.0.1 would send them to their own loopback: the caller says.
-    if (options.publicAddress === undefined && ANY_ADDRESS.has(listen.host)) {
+    if (options.publicAddress === undefined && isAnyAddress(listen.host)) {
       throw new CredfwdError('USAGE', `listen address ${options.listen} is every interface, which agents cannot dial`, 'pass --public-address HOST:PORT (publicAddress in the API): the address remote agents reach this machine at');
     }
     const tls = options.tls ?? (await createSelfSignedIdentity());
@@ -165,17 +114,16 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       ...(options.handshakeTimeoutMs ? { handshakeTimeoutMs: options.handshakeTimeoutMs } : {}),
       ...(options.limits ? { limits: options.limits } : {}),
     });
-    let bound;
+    let localAddress;
     try {
-      bound = await hub.listen(listen.host, listen.port);
-    } catch (cause) {
+      localAddress = await listenForAgents(hub, listen);
+    } catch (err) {
       await hub.close();
-      throw new CredfwdError('CONFIG_INVALID', `cannot listen on ${listen.host}:${listen.port}: ${cause instanceof Error ? cause.message : String(cause)}`, 'choose another --listen address or port', { cause });
+      throw err;
     }
-    const host = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address;
-    const address = options.publicAddress ?? `${host}:${bound.port}`;
+    const address = options.publicAddress ?? localAddress;
     options.logger.info({ address, pin: tls.pin }, 'coordinator listening');
-    return new Coordinator(hub, address, tls.pin, options.logger);
+    return new Coordinator(hub, { address, localAddress }, tls.pin, options.logger);
   }
 
   /**
@@ -184,7 +132,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
    */
   async createCluster(options: ClusterOptions): Promise<ClusterRecord> {
     const { spec, delivery, environ, region } = planCluster(options);
-    const id = `c-${randomBytes(6).toString('hex')}`;
+    const { id, token, verifier } = openCluster();
     const minter = createMinter(spec, {
       clusterId: id,
       durationSeconds: options.durationSeconds ?? DEFAULT_DURATION_SECONDS,
@@ -193,7 +141,6 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       ...(options.launcher ? { launcher: options.launcher } : {}),
     });
     const minted = minter ? await minter.mint() : null;
-    const token = createJoinToken();
     const record: ClusterRecord = {
       id,
       spec,
@@ -202,7 +149,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       joinString: formatJoinString({ addresses: [this.address], clusterId: id, token, pin: this.pin }),
       minted,
     };
-    this.hub.addCluster({ id, verifier: tokenVerifier(token), delivery, environ, region });
+    this.hub.addCluster({ id, verifier, delivery, environ, region });
     const refresh = minter && minted ? new RefreshScheduler({
       clusterId: id,
       logger: this.#logger,

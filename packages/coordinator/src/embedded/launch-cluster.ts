@@ -1,27 +1,26 @@
 import { EventEmitter } from 'node:events';
 import { CredfwdError, createLogger, type Logger } from '@credfwd/shared';
-import type { RunOptions } from './agent-hub.ts';
-import { Coordinator, planCluster, type ClusterOptions, type ClusterRecord, type ClusterStatus } from './coordinator.ts';
-import { launchAborted, unlessAborted } from './launch-abort.ts';
-import { LocalAgents } from './local-backend.ts';
-import type { RefreshError } from './refresh-scheduler.ts';
-import type { WorkerResult } from './task-dispatch.ts';
+import { LocalBackend, waitForWorkers, type LaunchBackend, type LaunchedAgents, type WorkerReadiness } from '../backends/index.ts';
+import { launchAborted, planCluster, unlessAborted, withHosts, type ClusterHandle, type ClusterOptions, type RefreshError, type RunOptions } from '../core/index.ts';
+import { Coordinator, type ClusterRecord, type ClusterStatus } from './coordinator.ts';
 
 export interface LaunchOptions extends ClusterOptions {
-  /** Local worker agents to start (0 for agents that join from elsewhere). */
+  /** Local worker agents to start (0 for agents that join from elsewhere); unused when a `backend` is given. */
   workers: number;
+  /** Where workers start: local processes of the installed agent by default. */
+  backend?: LaunchBackend;
   logger?: Logger;
   /** `HOST:PORT` to listen on for agents; 127.0.0.1 on a free port by default. */
   listen?: string;
   /** `HOST:PORT` remote agents should dial, if not the listen address. */
   publicAddress?: string;
-  /** Called as local workers come up, for progress displays. */
+  /** Called as started workers come up, for progress displays. */
   onProgress?: (ready: number, total: number) => void;
-  /** How long local workers have to hold credentials. */
+  /** How long started workers have to hold credentials. */
   readyTimeoutMs?: number;
-  /** Extra environment for local agents: stands in for a worker's own platform variables. */
+  /** Extra environment for started agents: stands in for a worker's own platform variables. */
   workerEnv?: Record<string, string>;
-  /** Echo local agents' logs to stderr. */
+  /** Echo started agents' logs to stderr. */
   echoAgentLogs?: boolean;
   heartbeatIntervalMs?: number;
   /**
@@ -43,16 +42,9 @@ export type ClusterEvents = {
 };
 
 /** A running cluster: its workers act with the identity chosen at launch. */
-export interface Cluster extends EventEmitter<ClusterEvents> {
-  id: string;
-  /** Local worker ids. */
-  workers: string[];
-  /** A secret (it holds the join token): give it to remote agents via CREDFWD_JOIN or a file. */
-  joinString: string;
+export interface Cluster extends EventEmitter<ClusterEvents>, ClusterHandle<RunOptions> {
   /** A shell command that joins an agent on another machine, join string included. */
   joinCommand: string;
-  /** When the forwarded credentials expire, or null in null mode. */
-  expiresAt: Date | null;
   /** Agents connected now and the state of the credentials' refresh. */
   status(): ClusterStatus;
   /**
@@ -61,13 +53,7 @@ export interface Cluster extends EventEmitter<ClusterEvents> {
    * Rejects with the STS error when it fails again. Null mode: nothing to do.
    */
   refresh(): Promise<void>;
-  /** Runs argv on every worker; one result per worker, never rejecting on a worker's failure. */
-  run(argv: string[], options?: RunOptions): Promise<WorkerResult[]>;
-  /** Revokes the cluster and stops its agents and their workloads. Idempotent. */
-  close(): Promise<void>;
 }
-
-const DEFAULT_READY_TIMEOUT_MS = 60_000;
 
 function checkWorkers(workers: number): void {
   if (!Number.isInteger(workers) || workers < 0 || workers > 1000) {
@@ -75,39 +61,21 @@ function checkWorkers(workers: number): void {
   }
 }
 
-function waitForWorkers(coordinator: Coordinator, record: ClusterRecord, agents: LocalAgents, options: LaunchOptions): Promise<void> {
-  const total = agents.ids.length;
-  const expected = new Set(agents.ids);
-  const ready = new Set(coordinator.hub.readyAgents(record.id).filter((id) => expected.has(id)));
-  options.onProgress?.(ready.size, total);
-  if (ready.size === total) return Promise.resolve();
-  const { signal } = options;
-  return new Promise((resolve, reject) => {
-    const finish = (error?: CredfwdError): void => {
-      clearTimeout(timer);
-      coordinator.hub.off('agent-ready', onReady);
-      signal?.removeEventListener('abort', onAbort);
-      if (error) reject(error);
-      else resolve();
-    };
-    const onReady = (clusterId: string, agentId: string): void => {
-      if (clusterId !== record.id || !expected.has(agentId) || ready.has(agentId)) return;
-      ready.add(agentId);
-      options.onProgress?.(ready.size, total);
-      if (ready.size === total) finish();
-    };
-    const timeoutMs = options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
-    const timer = setTimeout(() => finish(new CredfwdError(
-      'AGENT_START_FAILED',
-      `only ${ready.size} of ${total} workers were ready after ${Math.round(timeoutMs / 1000)} s`,
-      'run with CREDFWD_LOG_LEVEL=debug to see the agent logs',
-    )), timeoutMs);
-    const onAbort = (): void => finish(launchAborted(signal!));
-    coordinator.hub.on('agent-ready', onReady);
-    agents.onUnexpectedExit((error) => finish(error));
-    if (signal?.aborted) onAbort();
-    else signal?.addEventListener('abort', onAbort, { once: true });
-  });
+/** Workers are ready as the hub says so: it holds their connections. */
+function hubReadiness(coordinator: Coordinator, clusterId: string): WorkerReadiness {
+  return {
+    watch(expected, report) {
+      const ready = new Set(coordinator.hub.readyAgents(clusterId).filter((id) => expected.has(id)));
+      const onReady = (readyClusterId: string, agentId: string): void => {
+        if (readyClusterId !== clusterId || !expected.has(agentId) || ready.has(agentId)) return;
+        ready.add(agentId);
+        report(ready.size);
+      };
+      coordinator.hub.on('agent-ready', onReady);
+      report(ready.size);
+      return () => coordinator.hub.off('agent-ready', onReady);
+    },
+  };
 }
 
 function shellQuote(value: string): string {
@@ -116,7 +84,8 @@ function shellQuote(value: string): string {
 
 /**
  * Launches a cluster on the embedded coordinator: validates, mints once,
- * starts local agents and resolves when every one holds its credentials.
+ * starts agents through the backend and resolves when every one holds its
+ * credentials.
  */
 export async function launchCluster(options: LaunchOptions): Promise<Cluster> {
   checkWorkers(options.workers);
@@ -138,14 +107,23 @@ export async function launchCluster(options: LaunchOptions): Promise<Cluster> {
     await coordinator.close();
     throw err;
   }
-  const agents = LocalAgents.start({
-    count: options.workers,
-    clusterId: record.id,
-    joinString: record.joinString,
-    logger,
-    ...(options.workerEnv ? { workerEnv: options.workerEnv } : {}),
-    ...(options.echoAgentLogs ? { echoLogs: true } : {}),
-  });
+  const backend = options.backend ?? new LocalBackend({ count: options.workers });
+  let agents: LaunchedAgents;
+  try {
+    agents = await backend.start({
+      clusterId: record.id,
+      joinString: record.joinString,
+      coordinatorAddress: coordinator.localAddress,
+      direct: options.publicAddress !== undefined,
+      logger,
+      ...(signal ? { signal } : {}),
+      ...(options.workerEnv ? { workerEnv: options.workerEnv } : {}),
+      ...(options.echoAgentLogs ? { echoLogs: true } : {}),
+    });
+  } catch (err) {
+    await coordinator.close();
+    throw err;
+  }
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
@@ -156,10 +134,12 @@ export async function launchCluster(options: LaunchOptions): Promise<Cluster> {
     return closing;
   };
   try {
-    await waitForWorkers(coordinator, record, agents, options);
+    await waitForWorkers(agents, signal, {
+      readiness: hubReadiness(coordinator, record.id),
+      ...(options.readyTimeoutMs ? { readyTimeoutMs: options.readyTimeoutMs } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    });
   } catch (err) {
-    // Agents still starting never hear of the revocation and would retry a closed coordinator: signal them now.
-    if (signal?.aborted) agents.terminate();
     await close();
     throw err;
   }
@@ -170,13 +150,13 @@ export async function launchCluster(options: LaunchOptions): Promise<Cluster> {
   coordinator.on('refresh-failed', (clusterId, error) => clusterId === record.id && events.emit('refresh-failed', error));
   return Object.assign(events, {
     id: record.id,
-    workers: agents.ids,
+    workers: agents.workers.map((w) => w.agentId),
     joinString: record.joinString,
     joinCommand: `CREDFWD_JOIN=${shellQuote(record.joinString)} credfwd-agent join`,
     expiresAt: record.minted?.expiresAt ?? null,
     status: () => coordinator.status(record.id),
     refresh: () => coordinator.refresh(record.id),
-    run: (argv: string[], runOptions?: RunOptions) => coordinator.run(record.id, argv, runOptions),
+    run: async (argv: string[], runOptions?: RunOptions) => withHosts(await coordinator.run(record.id, argv, runOptions), agents.workers),
     close,
   });
 }

@@ -1,11 +1,9 @@
 import type { Exit, Output } from '@credfwd/shared';
-import { KeptOutput } from './kept-output.ts';
-import { workerResult, type WorkerResult } from './task-dispatch.ts';
+import { TaskCollector, byWorker, type WorkerResult } from '../core/index.ts';
 
 interface Task {
   agentId: string;
-  stdout: KeptOutput;
-  stderr: KeptOutput;
+  collector: TaskCollector;
   /** When the agent was last seen registered on a live replica. */
   seenAt: number;
 }
@@ -48,7 +46,7 @@ export class ClusterRun {
 
   /** A replica's report of the tasks it started. */
   dispatched(replicaId: string, tasks: Array<{ agentId: string; taskId: string }>, now: number): void {
-    for (const { agentId, taskId } of tasks) this.#tasks.set(taskId, { agentId, stdout: new KeptOutput(), stderr: new KeptOutput(), seenAt: now });
+    for (const { agentId, taskId } of tasks) this.#tasks.set(taskId, { agentId, collector: new TaskCollector(agentId), seenAt: now });
     this.#waitingFor.delete(replicaId);
     this.#settle();
   }
@@ -57,7 +55,7 @@ export class ClusterRun {
   frame(clusterId: string, agentId: string, message: Output | Exit): boolean {
     const task = this.#tasks.get(message.taskId);
     if (!task || clusterId !== this.clusterId || task.agentId !== agentId) return false;
-    if (message.type === 'output') task[message.stream].append(Buffer.from(message.data, 'base64'));
+    if (message.type === 'output') task.collector.output(message);
     else this.#finish(message.taskId, task, message.code, message.signal);
     return true;
   }
@@ -83,7 +81,7 @@ export class ClusterRun {
     for (const [taskId, task] of this.#tasks) {
       if (registeredAgentIds.has(task.agentId)) task.seenAt = now;
       else if (this.#revoked || now - task.seenAt > LOST_AGENT_MS) {
-        task.stderr.append(Buffer.from(this.#revoked ? 'credfwd: the cluster was deleted before the command finished\n' : 'credfwd: agent disconnected before the command finished\n'));
+        task.collector.note(this.#revoked ? 'credfwd: the cluster was deleted before the command finished\n' : 'credfwd: agent disconnected before the command finished\n');
         this.#finish(taskId, task, null, null);
       }
     }
@@ -92,12 +90,12 @@ export class ClusterRun {
 
   #finish(taskId: string, task: Task, exitCode: number | null, signal: string | null): void {
     this.#tasks.delete(taskId);
-    this.#results.push(workerResult(task.agentId, exitCode, signal, task.stdout.bytes(), task.stderr.bytes()));
+    this.#results.push(task.collector.result(exitCode, signal));
     this.#settle();
   }
 
   #settle(): void {
     if (this.#waitingFor.size > 0 || this.#tasks.size > 0) return;
-    this.#resolve(this.#results.sort((a, b) => a.worker.localeCompare(b.worker, 'en', { numeric: true })));
+    this.#resolve(byWorker(this.#results));
   }
 }

@@ -1,9 +1,8 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { awsCredentialsSchema, deliveryModeSchema, openJson, sealJson, type AwsCredentials, type DeliveryMode } from '@credfwd/shared';
-import type { CredentialsSpec } from './credentials-spec.ts';
+import { awsCredentialsSchema, deliveryModeSchema, openJson, sealJson, type DeliveryMode } from '@credfwd/shared';
+import type { CredentialsSpec, CurrentCredentials, RefreshStatusJson } from '../core/index.ts';
 import type { RedisKeys } from './redis-keys.ts';
-import type { RefreshError, RefreshState } from './refresh-scheduler.ts';
 
 /** What anyone with Redis access may read of a cluster: nothing secret. */
 export interface PublicClusterRecord {
@@ -24,23 +23,6 @@ export interface PublicClusterRecord {
 export interface SecretClusterRecord {
   spec: CredentialsSpec;
   environ: Record<string, string>;
-}
-
-/** A cluster's current credentials, as every replica pushes them. */
-export interface StoredCredentials {
-  seq: number;
-  credentials: AwsCredentials;
-  expiresAt: Date;
-  refreshAt: Date | null;
-}
-
-/** A cluster's refresh loop as replicas record it for `show`. */
-export interface StoredRefreshStatus {
-  state: RefreshState | 'none';
-  lastRefreshAt: string | null;
-  nextRefreshAt: string | null;
-  consecutiveFailures: number;
-  lastError: Omit<RefreshError, 'at'> & { at: string } | null;
 }
 
 const publicSchema = z.object({
@@ -123,7 +105,7 @@ export class ClusterStore {
   }
 
   /** Registers a cluster with its first credentials (none in null mode) in one transaction. */
-  async create(record: PublicClusterRecord, secret: SecretClusterRecord, current: StoredCredentials | null): Promise<void> {
+  async create(record: PublicClusterRecord, secret: SecretClusterRecord, current: CurrentCredentials | null): Promise<void> {
     const fields: Record<string, string> = {
       public: JSON.stringify(record),
       secret: await sealJson(this.#stateKey, secret),
@@ -174,15 +156,15 @@ export class ClusterStore {
     return jwe ? await openJson(this.#stateKey, jwe) as SecretClusterRecord : undefined;
   }
 
-  async current(clusterId: string): Promise<StoredCredentials | undefined> {
+  async current(clusterId: string): Promise<CurrentCredentials | undefined> {
     const jwe = await this.#redis.hget(this.#keys.cluster(clusterId), 'current');
     if (!jwe) return undefined;
     const stored = storedCredentialsSchema.parse(await openJson(this.#stateKey, jwe));
-    return { ...stored, expiresAt: new Date(stored.expiresAt), refreshAt: stored.refreshAt ? new Date(stored.refreshAt) : null };
+    return { seq: stored.seq, credentials: stored.credentials, expiresAt: new Date(stored.expiresAt), ...(stored.refreshAt ? { refreshAt: new Date(stored.refreshAt) } : {}) };
   }
 
   /** Stores newer credentials; false when the cluster is gone (deleted meanwhile). */
-  async saveCurrent(clusterId: string, current: StoredCredentials): Promise<boolean> {
+  async saveCurrent(clusterId: string, current: CurrentCredentials): Promise<boolean> {
     const jwe = await this.#sealCredentials(current);
     // HSET only if the cluster still has its record, so a refresh racing a deletion leaves nothing behind.
     const saved = await this.#redis.eval(
@@ -192,16 +174,17 @@ export class ClusterStore {
     return saved === 1;
   }
 
-  async saveRefreshStatus(clusterId: string, status: StoredRefreshStatus): Promise<void> {
+  /** A cluster's refresh loop as replicas record it for `show`; nothing once the cluster is gone. */
+  async saveRefreshStatus(clusterId: string, status: RefreshStatusJson): Promise<void> {
     await this.#redis.eval(
       "if redis.call('HEXISTS', KEYS[1], 'public') == 1 then redis.call('HSET', KEYS[1], 'refresh', ARGV[1]) end return 0",
       1, this.#keys.cluster(clusterId), JSON.stringify(status),
     );
   }
 
-  async refreshStatus(clusterId: string): Promise<StoredRefreshStatus | undefined> {
+  async refreshStatus(clusterId: string): Promise<RefreshStatusJson | undefined> {
     const text = await this.#redis.hget(this.#keys.cluster(clusterId), 'refresh');
-    return text ? JSON.parse(text) as StoredRefreshStatus : undefined;
+    return text ? JSON.parse(text) as RefreshStatusJson : undefined;
   }
 
   /**
@@ -220,7 +203,7 @@ export class ClusterStore {
     return { seq: current?.seq, leaseSeconds: record?.leaseSeconds ?? null, leaseExpiredAt: score ? new Date(Number(score)) : undefined };
   }
 
-  #sealCredentials(current: StoredCredentials): Promise<string> {
+  #sealCredentials(current: CurrentCredentials): Promise<string> {
     return sealJson(this.#stateKey, {
       seq: current.seq,
       credentials: current.credentials,

@@ -1,6 +1,6 @@
 import { Queue, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { isCredfwdError, type Logger } from '@credfwd/shared';
-import { backoffDelay } from './refresh-schedule.ts';
+import { backoffDelay } from '../core/index.ts';
 
 /** A refresh job: mint the credentials that replace sequence number `seq` of a cluster. */
 export interface RefreshJob {

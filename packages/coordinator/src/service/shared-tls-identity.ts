@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { CredfwdError, openJson, sealJson } from '@credfwd/shared';
-import { createSelfSignedIdentity, fromPem, type TlsIdentity } from './tls-identity.ts';
+import { createSelfSignedIdentity, fromPem, type TlsIdentity } from '../core/index.ts';
 
 const storedSchema = z.object({ cert: z.string(), key: z.string() });
 

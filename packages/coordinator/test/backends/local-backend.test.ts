@@ -1,5 +1,5 @@
 import test from 'ava';
-import { agentReport } from '../src/local-backend.ts';
+import { agentReport } from '../../src/backends/local/local-backend.ts';
 
 test('agentReport finds the agent\'s error line among its log lines, not its hint (issue 10: AGENT_START_FAILED showed the hint instead of the error)', (t) => {
   const stderr = [

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { CredfwdError } from '@credfwd/shared';
-import { MAX_ENV_FILE_BYTES, parseEnvFile, readEnvFile } from '../src/env-file.ts';
+import { MAX_ENV_FILE_BYTES, parseEnvFile, readEnvFile } from '../../src/cli/env-file.ts';
 
 function fileWith(content: string | Buffer): string {
   const file = join(mkdtempSync(join(tmpdir(), 'credfwd-env-file-')), 'vars.env');

@@ -1,7 +1,7 @@
 import test from 'ava';
-import { MAX_LINE_BYTES, createLinePrinter, printOutputs, printResults, type PrinterStreams } from '../src/output-printer.ts';
-import { workerResultFromJson, workerResultToJson } from '../src/result-json.ts';
-import { workerResult } from '../src/task-dispatch.ts';
+import { MAX_LINE_BYTES, createLinePrinter, printOutputs, printResults, type PrinterStreams } from '../../src/cli/output-printer.ts';
+import { workerResultFromJson, workerResultToJson } from '../../src/core/result-json.ts';
+import { workerResult } from '../../src/core/worker-result.ts';
 
 /** Streams that keep what is written to them, as bytes. */
 function capture(): PrinterStreams & { out(): Buffer; err(): Buffer } {

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { FailedHandshakeLimiter } from '../src/failed-handshake-limiter.ts';
+import { FailedHandshakeLimiter } from '../../src/core/failed-handshake-limiter.ts';
 
 function limiter(maxAddresses = 100): { limiter: FailedHandshakeLimiter; advance(ms: number): void } {
   let now = 1_000_000;

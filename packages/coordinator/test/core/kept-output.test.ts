@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import test from 'ava';
-import { KeptOutput, MAX_KEPT_OUTPUT_BYTES } from '../src/kept-output.ts';
+import { KeptOutput, MAX_KEPT_OUTPUT_BYTES } from '../../src/core/kept-output.ts';
 
 test('KeptOutput keeps bytes exact up to MAX_KEPT_OUTPUT_BYTES, then marks the truncation without cutting a character', (t) => {
   const kept = new KeptOutput();

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { CredfwdError } from '@credfwd/shared';
-import { launchAborted, unlessAborted } from '../src/launch-abort.ts';
+import { launchAborted, unlessAborted } from '../../src/core/launch-abort.ts';
 
 /** A promise the test settles by hand. */
 function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void } {

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { MAX_BACKOFF_SECONDS, REFRESH_LEAD_SECONDS, backoffDelay, nextRefreshDelay } from '../src/refresh-schedule.ts';
+import { MAX_BACKOFF_SECONDS, REFRESH_LEAD_SECONDS, backoffDelay, nextRefreshDelay } from '../../src/core/refresh-schedule.ts';
 
 const middle = (): number => 0.5;
 const lowest = (): number => 0;

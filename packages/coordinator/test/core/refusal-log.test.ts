@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import test from 'ava';
 import { createLogger } from '@credfwd/shared';
-import { RefusalLog } from '../src/refusal-log.ts';
+import { RefusalLog } from '../../src/core/refusal-log.ts';
 
 test('RefusalLog logs a flood once per interval per kind, with the count refused in between', (t) => {
   const lines: Array<{ msg: string; refusedSinceLastLine: number }> = [];

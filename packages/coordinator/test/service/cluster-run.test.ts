@@ -1,5 +1,5 @@
 import test from 'ava';
-import { ClusterRun, DISPATCH_REPORT_MS, LOST_AGENT_MS } from '../src/cluster-run.ts';
+import { ClusterRun, DISPATCH_REPORT_MS, LOST_AGENT_MS } from '../../src/service/cluster-run.ts';
 
 const exit = (taskId: string, code: number) => ({ type: 'exit' as const, taskId, code, signal: null });
 const output = (taskId: string, chunk: string | Buffer) => ({ type: 'output' as const, taskId, stream: 'stdout' as const, data: Buffer.from(chunk).toString('base64') });

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { ReplicaMetrics } from '../src/replica-metrics.ts';
+import { ReplicaMetrics } from '../../src/service/replica-metrics.ts';
 
 test('ReplicaMetrics renders gauges and labelled counters in the Prometheus text format', async (t) => {
   const metrics = new ReplicaMetrics({ connectedAgents: () => 3, clusters: async () => 2, earliestExpirySeconds: () => 1200 });

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { loadReplicaSecrets } from '../src/replica-secrets.ts';
+import { loadReplicaSecrets } from '../../src/service/replica-secrets.ts';
 
 const STATE_KEY = Buffer.alloc(32, 7).toString('base64url');
 const ADMIN_TOKEN = 'a'.repeat(43);

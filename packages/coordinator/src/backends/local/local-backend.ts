@@ -1,30 +1,37 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createRequire } from 'node:module';
 import { CredfwdError, cleanLauncherEnv, type Logger } from '@credfwd/shared';
-
-/**
- * The agent's executable. The coordinator never imports agent code (they
- * meet only in shared's protocol); it only needs the file to start.
- */
-function agentEntryPoint(): string {
-  return createRequire(import.meta.url).resolve('@credfwd/worker-agent/bin');
-}
+import { defaultAgentProgram, type AgentProgram } from '../agent-program.ts';
+import type { AgentLaunchRequest, LaunchBackend, LaunchedAgents, WorkerPlacement } from '../launch-backend.ts';
 
 /** Kept of each agent's stderr, to explain an agent that died during start-up. */
 const STDERR_TAIL_CHARS = 4096;
 /** How long an agent has to exit after its cluster is revoked before it is killed. */
 const STOP_GRACE_MS = 5_000;
 
-export interface LocalAgentsOptions {
+/** The host local workers are placed on, as results name it. */
+export const LOCAL_HOST = 'localhost';
+
+export interface LocalBackendOptions {
+  /** Agents to start on this machine. */
   count: number;
-  clusterId: string;
-  /** A secret: written to each agent's stdin, never its argv or environment, where workloads could read it back. */
-  joinString: string;
-  logger: Logger;
-  /** Added to the agents' clean environment: the worker's own platform variables. */
-  workerEnv?: Record<string, string>;
-  /** Echo agents' log lines to this process's stderr. */
-  echoLogs?: boolean;
+  /** What each agent runs; the agent this installation ships by default, looked up only once an agent starts. */
+  program?: AgentProgram;
+}
+
+/**
+ * Workers as child processes of the launcher. Local agents dial the join
+ * string's addresses themselves, so the request's tunnel fields do not apply.
+ */
+export class LocalBackend implements LaunchBackend {
+  readonly #options: LocalBackendOptions;
+
+  constructor(options: LocalBackendOptions) {
+    this.#options = options;
+  }
+
+  async start(request: AgentLaunchRequest): Promise<LaunchedAgents> {
+    return LocalAgents.start(this.#options, request);
+  }
 }
 
 interface LocalAgent {
@@ -35,8 +42,8 @@ interface LocalAgent {
 }
 
 /** Agents running as child processes of the launcher. */
-export class LocalAgents {
-  readonly ids: string[];
+class LocalAgents implements LaunchedAgents {
+  readonly workers: readonly WorkerPlacement[];
   readonly #agents: LocalAgent[];
   readonly #logger: Logger;
   #stopping = false;
@@ -44,7 +51,7 @@ export class LocalAgents {
 
   private constructor(agents: LocalAgent[], logger: Logger) {
     this.#agents = agents;
-    this.ids = agents.map((a) => a.id);
+    this.workers = agents.map((a) => ({ agentId: a.id, host: LOCAL_HOST }));
     this.#logger = logger;
   }
 
@@ -56,27 +63,28 @@ export class LocalAgents {
    * it dies, the kernel closes the pipe and the agent stops its workloads
    * (`credfwd-agent join --stdin`).
    */
-  static start(options: LocalAgentsOptions): LocalAgents {
-    const entry = agentEntryPoint();
+  static start({ count, program: given }: LocalBackendOptions, request: AgentLaunchRequest): LocalAgents {
     const base = cleanLauncherEnv(process.env);
     const agents: LocalAgent[] = [];
-    for (let i = 1; i <= options.count; i++) {
-      const id = `${options.clusterId}-w${i}`;
-      const child = spawn(process.execPath, [entry, 'join', '--stdin'], {
-        env: { ...base, ...options.workerEnv, CREDFWD_AGENT_ID: id, CREDFWD_LOG_LEVEL: process.env.CREDFWD_LOG_LEVEL ?? 'info' },
+    if (count === 0) return new LocalAgents(agents, request.logger);
+    const program = given ?? defaultAgentProgram();
+    for (let i = 1; i <= count; i++) {
+      const id = `${request.clusterId}-w${i}`;
+      const child = spawn(process.execPath, [...program.nodeArgs, program.file, 'join', '--stdin'], {
+        env: { ...base, ...request.workerEnv, CREDFWD_AGENT_ID: id, CREDFWD_LOG_LEVEL: process.env.CREDFWD_LOG_LEVEL ?? 'info' },
         stdio: ['pipe', 'ignore', 'pipe'],
       });
       // An agent that died early closed its end: the 'exit' handler below reports it, not an EPIPE here.
       child.stdin?.on('error', () => {});
-      child.stdin?.write(`${options.joinString}\n`);
+      child.stdin?.write(`${request.joinString}\n`);
       const agent: LocalAgent = { id, child, stderrTail: '', exited: new Promise((resolve) => child.once('exit', () => resolve())) };
       child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
         agent.stderrTail = (agent.stderrTail + chunk).slice(-STDERR_TAIL_CHARS);
-        if (options.echoLogs) process.stderr.write(chunk);
+        if (request.echoLogs) process.stderr.write(chunk);
       });
       agents.push(agent);
     }
-    const local = new LocalAgents(agents, options.logger);
+    const local = new LocalAgents(agents, request.logger);
     for (const agent of agents) {
       agent.child.once('error', (err) => local.#exited(agent, null, err.message));
       agent.child.once('exit', (code, signal) => local.#exited(agent, code, signal));

@@ -1,0 +1,1 @@
+export { LocalBackend, LOCAL_HOST, type LocalBackendOptions } from './local-backend.ts';

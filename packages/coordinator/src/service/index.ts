@@ -1,0 +1,2 @@
+export { Replica, type ReplicaOptions } from './replica.ts';
+export { loadReplicaSecrets, type ReplicaSecrets } from './replica-secrets.ts';
