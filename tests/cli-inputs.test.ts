@@ -55,6 +55,16 @@ const refusals: Array<[title: string, args: () => string[], code: string, detail
   ['--credentials none --delivery endpoint, a delivery that does not apply', () => ['launch', '--credentials', 'none', '--delivery', 'endpoint', '--', 'true'], 'CONFIG_INVALID', /does not apply/],
   ['--listen 0.0.0.0:0 without --public-address (issue 10: the join string named 127.0.0.1)', () => ['launch', '--listen', '0.0.0.0:0'], 'USAGE', /--public-address/],
   ['--listen [::]:0 without --public-address', () => ['launch', '--listen', '[::]:0'], 'USAGE', /--public-address/],
+  ['--workers with --hosts', () => ['launch', '--workers', '2', '--hosts', 'h1', '--', 'true'], 'USAGE', /--workers-per-host/],
+  ['--hosts with --hosts-file', () => ['launch', '--hosts', 'h1', '--hosts-file', tempFile('hosts', 'h2\n'), '--', 'true'], 'USAGE'],
+  ['--hosts ","', () => ['launch', '--hosts', ',', '--', 'true'], 'USAGE', /names no host/],
+  ['--hosts with an option-like name (it would reach ssh as a flag)', () => ['launch', '--hosts', '-oProxyCommand=touch /tmp/x', '--', 'true'], 'CONFIG_INVALID'],
+  ['--hosts-file that does not exist', () => ['launch', '--hosts-file', '/nonexistent/hosts', '--', 'true'], 'CONFIG_INVALID', /--hosts-file/],
+  ['--hosts-file of comments only', () => ['launch', '--hosts-file', tempFile('hosts', '# none yet\n\n'), '--', 'true'], 'CONFIG_INVALID', /names no host/],
+  ['--ssh-option without hosts', () => ['launch', '--ssh-option', 'ProxyJump=bastion', '--', 'true'], 'USAGE', /SSH hosts only/],
+  ['--workers-per-host without hosts', () => ['launch', '--workers-per-host', '2', '--', 'true'], 'USAGE', /SSH hosts only/],
+  ['--workers-per-host 0', () => ['launch', '--hosts', 'h1', '--workers-per-host', '0', '--', 'true'], 'USAGE', /1 to 64/],
+  ['--direct without an address the hosts can dial', () => ['launch', '--hosts', 'h1', '--direct', '--', 'true'], 'USAGE', /--public-address/],
 ];
 
 for (const [title, args, code, detail] of refusals) {

@@ -24,7 +24,7 @@ test('launch --json prints one object per worker and exits non-zero if any worke
   const lines = parseJsonLines(result.stdout);
   t.is(lines.length, 3);
   for (const line of lines) {
-    t.deepEqual(Object.keys(line).sort(), ['exitCode', 'signal', 'stderr', 'stdout', 'worker']);
+    t.deepEqual(Object.keys(line).sort(), ['exitCode', 'host', 'signal', 'stderr', 'stdout', 'worker']);
     t.is(line.exitCode, 3);
     t.is(line.stdout, 'hi\n');
   }

@@ -111,8 +111,8 @@ test(title('a host whose node is older than 20 gives REMOTE_NODE_MISSING naming 
   t.regex(error.message, /h4 has node v18\.19\.0 .*older than 20/);
 });
 
-test(title('a host that refuses the key gives SSH_AUTH_REFUSED naming the host'), async (t) => {
-  const error = await refused(t, [host(t, 5).alias], 'SSH_AUTH_REFUSED');
+test(title('a host that refuses the key gives SSH_AUTH_FAILED naming the host'), async (t) => {
+  const error = await refused(t, [host(t, 5).alias], 'SSH_AUTH_FAILED');
   t.regex(error.message, /^h5 refused/);
   t.regex(error.hint, /ssh h5 true/);
 });
@@ -129,7 +129,7 @@ test(title('several failing hosts are named in one error, each with its code, be
   t.regex(error.message, /^3 of 4 hosts cannot run agents/);
   t.regex(error.message, /h2: \[SSH_HOST_KEY_UNKNOWN\]/);
   t.regex(error.message, /h3: \[REMOTE_NODE_MISSING\]/);
-  t.regex(error.message, /h5: \[SSH_AUTH_REFUSED\]/);
+  t.regex(error.message, /h5: \[SSH_AUTH_FAILED\]/);
   t.regex(error.hint, /--allow-partial/);
   await assertNothingStarted(t, host(t, 1));
 });

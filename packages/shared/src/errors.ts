@@ -38,7 +38,7 @@ export type ErrorCode =
   | 'ABORTED'
   | 'INTERNAL'
   | 'SSH_HOST_KEY_UNKNOWN'
-  | 'SSH_AUTH_REFUSED'
+  | 'SSH_AUTH_FAILED'
   | 'SSH_UNREACHABLE'
   | 'SSH_FAILED'
   | 'SSH_CONNECTION_LOST'

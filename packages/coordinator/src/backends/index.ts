@@ -1,4 +1,6 @@
 export { defaultAgentProgram, type AgentProgram } from './agent-program.ts';
 export type { AgentLaunchRequest, LaunchBackend, LaunchedAgents, WorkerPlacement } from './launch-backend.ts';
 export { LOCAL_HOST, LocalBackend, type LocalBackendOptions } from './local/index.ts';
-export { waitForWorkers, type WaitOptions, type WorkerReadiness } from './wait-for-workers.ts';
+export { SshBackend, type FailedHost, type HostReport, type SshAgents, type SshBackendOptions } from './ssh/index.ts';
+export { waitForWorkers, type LaunchProgress, type WaitOptions, type WorkerReadiness } from './wait-for-workers.ts';
+export { launchBackendFor, type WorkerPlacementOptions } from './worker-placement.ts';

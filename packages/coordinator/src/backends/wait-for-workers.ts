@@ -9,17 +9,24 @@ import type { LaunchedAgents } from './launch-backend.ts';
  */
 export interface WorkerReadiness {
   /**
-   * Reports how many of `expected` are ready, at once and whenever that may
+   * Reports which of `expected` are ready, at once and whenever that may
    * have changed, until the returned function is called; `fail` ends the wait.
    */
-  watch(expected: ReadonlySet<string>, report: (ready: number) => void, fail: (error: unknown) => void): () => void;
+  watch(expected: ReadonlySet<string>, report: (ready: ReadonlySet<string>) => void, fail: (error: unknown) => void): () => void;
+}
+
+/** How far a launch is: workers, and the hosts all of whose workers are ready. */
+export interface LaunchProgress {
+  ready: number;
+  total: number;
+  hosts: { ready: number; total: number };
 }
 
 export interface WaitOptions {
   readiness: WorkerReadiness;
   /** How long started workers have to be ready. */
   readyTimeoutMs?: number;
-  onProgress?: (ready: number, total: number) => void;
+  onProgress?: (ready: number, total: number, progress: LaunchProgress) => void;
 }
 
 const DEFAULT_READY_TIMEOUT_MS = 60_000;
@@ -66,13 +73,23 @@ function untilReady(agents: LaunchedAgents, signal: AbortSignal | undefined, opt
     agents.onUnexpectedExit((error) => finish(error));
     if (signal?.aborted) return onAbort();
     signal?.addEventListener('abort', onAbort, { once: true });
-    const stop = options.readiness.watch(expected, (count) => {
-      ready = count;
-      options.onProgress?.(count, total);
-      if (count === total) finish();
+    const stop = options.readiness.watch(expected, (readyIds) => {
+      ready = readyIds.size;
+      options.onProgress?.(ready, total, { ready, total, hosts: hostsReady(agents, readyIds) });
+      if (ready === total) finish();
     }, finish);
     // Everything may have been ready, or failed, before watch returned.
     if (done) stop();
     else stopWatching = stop;
   });
+}
+
+function hostsReady(agents: LaunchedAgents, readyIds: ReadonlySet<string>): { ready: number; total: number } {
+  const waiting = new Set<string>();
+  const all = new Set<string>();
+  for (const { agentId, host } of agents.workers) {
+    all.add(host);
+    if (!readyIds.has(agentId)) waiting.add(host);
+  }
+  return { ready: all.size - waiting.size, total: all.size };
 }

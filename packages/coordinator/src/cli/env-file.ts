@@ -1,5 +1,5 @@
-import { closeSync, openSync, readSync } from 'node:fs';
 import { CredfwdError, MAX_ENVIRON_BYTES } from '@credfwd/shared';
+import { readAtMost } from './bounded-read.ts';
 
 /**
  * Most bytes `--env-file` reads: a full environ ({@link MAX_ENVIRON_BYTES})
@@ -55,23 +55,6 @@ export function parseEnvFile(text: string, file: string): Record<string, string>
     environ[match[1]] = valueOf(match[2] ?? '', index + 1, file);
   });
   return environ;
-}
-
-/** Up to `limit + 1` bytes of a file, read from one descriptor so that a device or FIFO is never read without end. */
-function readAtMost(file: string, limit: number): Buffer {
-  const fd = openSync(file, 'r');
-  try {
-    const buffer = Buffer.alloc(limit + 1);
-    let length = 0;
-    while (length < buffer.length) {
-      const read = readSync(fd, buffer, length, buffer.length - length, null);
-      if (read === 0) break;
-      length += read;
-    }
-    return buffer.subarray(0, length);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /** The file as text, or ENV_FILE_INVALID naming the first line that is not UTF-8: environment values cannot carry other bytes. */

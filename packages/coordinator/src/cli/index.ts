@@ -3,7 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { DEFAULT_LEASE_SECONDS } from '../core/index.ts';
 import { reportError, usage } from './cli-errors.ts';
 import { launch } from './launch-command.ts';
-import { collect, parseWorkers, type LaunchFlags } from './launch-flags.ts';
+import { collect, parseWorkers, parseWorkersPerHost, type LaunchFlags } from './launch-flags.ts';
 import { serve, type ServeFlags } from './serve-command.ts';
 
 function program(): Command {
@@ -13,8 +13,15 @@ function program(): Command {
     .exitOverride()
     .configureOutput({ writeErr: () => undefined });
   cli.command('launch')
-    .description('launch a cluster of local workers; with `-- cmd …` run cmd on every worker and exit')
-    .addOption(new Option('-w, --workers <n>', 'local workers to start').argParser(parseWorkers).default(1))
+    .description('launch a cluster of workers (local, or on SSH hosts); with `-- cmd …` run cmd on every worker and exit')
+    .addOption(new Option('-w, --workers <n>', 'local workers to start (default 1)').argParser(parseWorkers))
+    .option('--hosts <hosts>', 'start agents on these SSH hosts instead: [user@]host[:port] or ssh config aliases, comma-separated')
+    .option('--hosts-file <file>', 'SSH hosts, one per line (# comments)')
+    .addOption(new Option('--workers-per-host <n>', 'agents on each SSH host (default 1)').argParser(parseWorkersPerHost))
+    .option('--ssh-config <file>', 'ssh -F: the SSH config to use')
+    .option('--ssh-option <option>', 'ssh -o OPTION, e.g. ProxyJump=bastion (repeatable)', collect, [])
+    .option('--allow-partial', 'start on the SSH hosts that work, naming the others, instead of failing')
+    .option('--direct', 'SSH agents dial --public-address (or the service) instead of a reverse tunnel')
     .option('-c, --credentials <mode>', 'forward | none | role:<role ARN>', 'forward')
     .option('-e, --env <NAME=VALUE>', 'variable for every workload (repeatable)', collect, [])
     .option('--env-file <file>', 'file of NAME=VALUE lines for every workload')

@@ -4,7 +4,8 @@ import type { ClusterHandle, OutputListener, WorkerResult } from '../core/index.
 import { launchCluster } from '../embedded/index.ts';
 import { reportError, usage } from './cli-errors.ts';
 import { exitStatusOf, watchLaunchInterrupts, type LaunchInterrupt, type LaunchInterrupts } from './launch-interrupts.ts';
-import { checkLaunchFlags, clusterOptionsFrom, leaseSecondsFrom, onRefreshOption, type LaunchFlags } from './launch-flags.ts';
+import type { LaunchProgress } from '../backends/index.ts';
+import { checkLaunchFlags, clusterOptionsFrom, leaseSecondsFrom, onRefreshOption, placementFrom, type LaunchFlags } from './launch-flags.ts';
 import { createLinePrinter, printOutputs, printResults } from './output-printer.ts';
 
 /** A cluster that is up, as `launch` uses it whichever deployment holds it. */
@@ -17,11 +18,22 @@ interface UpCluster {
   /** Runs argv; output streams through `onOutput` only where the cluster can stream it (embedded: a service answers at the end). */
   run(argv: string[], onOutput?: OutputListener): Promise<WorkerResult[]>;
   streams: boolean;
+  /** Where the workers are, for the banner: `local workers`, `workers on 3 hosts`. */
+  placed: string;
 }
 
-function progress(ready: number, total: number): void {
-  if (!process.stderr.isTTY || total === 0) return;
-  process.stderr.write(`\r${ready}/${total} workers ready${ready === total ? '\n' : ''}`);
+function placedOn(flags: LaunchFlags, hosts: number): string {
+  return flags.hosts !== undefined || flags.hostsFile !== undefined ? `workers on ${hosts} hosts` : 'local workers';
+}
+
+/** Progress on a terminal: workers ready, and on SSH hosts the hosts whose workers all are. */
+function progressFor(flags: LaunchFlags): (ready: number, total: number, progress: LaunchProgress) => void {
+  const onHosts = flags.hosts !== undefined || flags.hostsFile !== undefined;
+  return (ready, total, { hosts }) => {
+    if (!process.stderr.isTTY || total === 0) return;
+    const line = onHosts ? `host ${hosts.ready}/${hosts.total} ready (${ready}/${total} workers)` : `${ready}/${total} workers ready`;
+    process.stderr.write(`\r${line}${ready === total ? '\n' : ''}`);
+  };
 }
 
 /** `credfwd launch --coordinator`: the cluster lives on a distributed service; workers are local, as in embedded mode. */
@@ -35,12 +47,12 @@ async function launchOnService(flags: LaunchFlags, coordinator: string, logger: 
     coordinatorUrl: coordinator,
     coordinatorPin: pin,
     adminToken,
-    workers: flags.workers,
+    ...placementFrom(flags),
     ...clusterOptionsFrom(flags),
     ...(leaseSeconds !== undefined ? { leaseSeconds } : {}),
     logger,
     echoAgentLogs: logger.isLevelEnabled('info'),
-    onProgress: progress,
+    onProgress: progressFor(flags),
     signal: interrupts.signal,
   });
   return {
@@ -49,6 +61,7 @@ async function launchOnService(flags: LaunchFlags, coordinator: string, logger: 
     joinCommand: `CREDFWD_JOIN='${cluster.joinString}' credfwd-agent join`,
     run: (argv) => cluster.run(argv, onRefresh === 'none' ? {} : { onRefresh }),
     streams: false,
+    placed: placedOn(flags, cluster.hosts.length),
   };
 }
 
@@ -56,13 +69,14 @@ async function launchOnService(flags: LaunchFlags, coordinator: string, logger: 
 async function launchEmbedded(flags: LaunchFlags, logger: Logger, interrupts: LaunchInterrupts): Promise<UpCluster> {
   const onRefresh = onRefreshOption(flags.onRefresh);
   const cluster = await launchCluster({
-    workers: flags.workers,
+    ...placementFrom(flags),
     ...clusterOptionsFrom(flags),
     ...(flags.listen ? { listen: flags.listen } : {}),
     ...(flags.publicAddress ? { publicAddress: flags.publicAddress } : {}),
+    ...(flags.direct ? { direct: true } : {}),
     logger,
     echoAgentLogs: logger.isLevelEnabled('info'),
-    onProgress: progress,
+    onProgress: progressFor(flags),
     signal: interrupts.signal,
   });
   return {
@@ -71,6 +85,7 @@ async function launchEmbedded(flags: LaunchFlags, logger: Logger, interrupts: La
     joinCommand: cluster.joinCommand,
     run: (argv, onOutput) => cluster.run(argv, { onRefresh, ...(onOutput ? { onOutput } : {}) }),
     streams: true,
+    placed: placedOn(flags, cluster.hosts.length),
   };
 }
 
@@ -79,7 +94,7 @@ async function serveOrRun(up: UpCluster, command: string[], flags: LaunchFlags, 
   const cluster = up.handle;
   try {
     if (command.length === 0) {
-      process.stdout.write(`cluster ${cluster.id} is up${up.where} with ${cluster.workers.length} local workers`);
+      process.stdout.write(`cluster ${cluster.id} is up${up.where} with ${cluster.workers.length} ${up.placed}`);
       process.stdout.write(cluster.expiresAt ? `; credentials expire ${cluster.expiresAt.toISOString()}\n` : '; no credentials forwarded\n');
       process.stdout.write(`join more workers with (keep it secret, it holds the join token):\n  ${up.joinCommand}\n`);
       process.stdout.write('serving until Ctrl-C\n');

@@ -1,12 +1,22 @@
 import { InvalidArgumentError } from 'commander';
 import { parseDuration, onRefreshSchema, type OnRefresh } from '@credfwd/shared';
+import type { WorkerPlacementOptions } from '../backends/index.ts';
 import { MAX_LEASE_SECONDS, MIN_LEASE_SECONDS, type ClusterOptions, type CredentialsOption } from '../core/index.ts';
 import { usage } from './cli-errors.ts';
 import { readEnvFile } from './env-file.ts';
+import { parseHostList, readHostsFile } from './hosts-file.ts';
 
 /** `credfwd launch`'s flags, as commander parses them. */
 export interface LaunchFlags {
-  workers: number;
+  /** Local workers; 1 unless hosts are given. */
+  workers?: number;
+  hosts?: string;
+  hostsFile?: string;
+  workersPerHost?: number;
+  sshConfig?: string;
+  sshOption: string[];
+  allowPartial?: boolean;
+  direct?: boolean;
   credentials: string;
   env: string[];
   envFile?: string;
@@ -30,6 +40,13 @@ export interface LaunchFlags {
 export function parseWorkers(value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || n < 0 || n > 1000) throw new InvalidArgumentError('expected a whole number from 0 to 1000');
+  return n;
+}
+
+/** `--workers-per-host`: a whole number from 1 to 64. */
+export function parseWorkersPerHost(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > 64) throw new InvalidArgumentError('expected a whole number from 1 to 64');
   return n;
 }
 
@@ -71,7 +88,7 @@ function environFrom(flags: LaunchFlags): Record<string, string> {
 const NON_EMPTY_FLAGS = {
   credentials: '--credentials', envFile: '--env-file', region: '--region', duration: '--duration', delivery: '--delivery',
   refreshInterval: '--refresh-interval', onRefresh: '--on-refresh', listen: '--listen', publicAddress: '--public-address',
-  coordinator: '--coordinator', coordinatorPin: '--coordinator-pin',
+  coordinator: '--coordinator', coordinatorPin: '--coordinator-pin', hosts: '--hosts', hostsFile: '--hosts-file', sshConfig: '--ssh-config',
 } as const satisfies Partial<Record<keyof LaunchFlags, string>>;
 
 /** `https://HOST:PORT`, as the admin client dials it; anything else is a usage error before anything starts. */
@@ -95,7 +112,40 @@ export function checkLaunchFlags(command: string[], flags: LaunchFlags): void {
   if (flags.workers === 0 && command.length > 0) {
     throw usage('--workers 0 leaves no worker to run the command on', 'use --workers 1 or more, or launch without a command to serve agents that join from elsewhere');
   }
+  checkHostFlags(flags);
   if (flags.coordinator !== undefined) checkCoordinatorUrl(flags.coordinator);
+}
+
+const SSH_ONLY_FLAGS = {
+  workersPerHost: '--workers-per-host', sshConfig: '--ssh-config', allowPartial: '--allow-partial', direct: '--direct',
+} as const satisfies Partial<Record<keyof LaunchFlags, string>>;
+
+function checkHostFlags(flags: LaunchFlags): void {
+  const onHosts = flags.hosts !== undefined || flags.hostsFile !== undefined;
+  if (flags.hosts !== undefined && flags.hostsFile !== undefined) throw usage('--hosts and --hosts-file both name the hosts', 'give one of them');
+  if (onHosts && flags.workers !== undefined) throw usage('--workers counts local workers and does not combine with --hosts', 'use --workers-per-host N to start N agents on each host');
+  if (!onHosts) {
+    const stray = Object.entries(SSH_ONLY_FLAGS).find(([key]) => flags[key as keyof typeof SSH_ONLY_FLAGS] !== undefined)?.[1] ?? (flags.sshOption.length > 0 ? '--ssh-option' : undefined);
+    if (stray) throw usage(`${stray} applies to SSH hosts only`, 'add --hosts HOST[,HOST…] or --hosts-file FILE');
+  }
+  if (flags.direct && flags.coordinator === undefined && flags.publicAddress === undefined) {
+    throw usage('--direct needs an address the hosts can dial', 'add --public-address HOST:PORT (and --listen 0.0.0.0:PORT), or drop --direct to go through the SSH tunnel');
+  }
+}
+
+/** Where the flags place the workers: local processes, or agents on SSH hosts. */
+export function placementFrom(flags: LaunchFlags): WorkerPlacementOptions {
+  const hosts = flags.hosts !== undefined ? parseHostList(flags.hosts) : flags.hostsFile !== undefined ? readHostsFile(flags.hostsFile) : undefined;
+  if (hosts === undefined) return { workers: flags.workers ?? 1 };
+  if (hosts.length === 0) throw usage('--hosts names no host', 'write --hosts HOST[,HOST…]');
+  return {
+    hosts,
+    ...(flags.workersPerHost !== undefined ? { workersPerHost: flags.workersPerHost } : {}),
+    ...(flags.sshConfig !== undefined || flags.sshOption.length > 0
+      ? { ssh: { ...(flags.sshConfig !== undefined ? { configFile: flags.sshConfig } : {}), options: flags.sshOption } }
+      : {}),
+    ...(flags.allowPartial ? { allowPartial: true } : {}),
+  };
 }
 
 /** The cluster options both launches take from the flags: embedded and through a service. */

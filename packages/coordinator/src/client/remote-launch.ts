@@ -1,6 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { CredfwdError, isCredfwdError, type Logger } from '@credfwd/shared';
-import { LocalBackend, waitForWorkers, type LaunchBackend, type LaunchedAgents, type WorkerReadiness } from '../backends/index.ts';
+import { launchBackendFor, waitForWorkers, type LaunchedAgents, type LaunchProgress, type WorkerPlacementOptions, type WorkerReadiness } from '../backends/index.ts';
 import {
   DEFAULT_DURATION_SECONDS,
   createMinter,
@@ -15,19 +15,15 @@ import {
 import { AdminClient } from './admin-client.ts';
 import { LeaseRenewal } from './lease-renewal.ts';
 
-export interface RemoteLaunchOptions extends ClusterOptions {
+export interface RemoteLaunchOptions extends ClusterOptions, WorkerPlacementOptions {
   /** `https://HOST:PORT` of any replica of the service. */
   coordinatorUrl: string;
   /** Hex SHA-256 of the service certificate. */
   coordinatorPin: string;
   adminToken: string;
-  /** Local workers to start; unused when a `backend` is given. */
-  workers: number;
-  /** Where workers start: local processes of the installed agent by default. */
-  backend?: LaunchBackend;
   logger: Logger;
   echoAgentLogs?: boolean;
-  onProgress?: (ready: number, total: number) => void;
+  onProgress?: (ready: number, total: number, progress: LaunchProgress) => void;
   readyTimeoutMs?: number;
   /** Aborts the launch as `launchCluster`'s `signal` does: the cluster is deleted, local workers stopped, ABORTED thrown. */
   signal?: AbortSignal;
@@ -56,6 +52,7 @@ const POLL_MS = 200;
  * only those are sent: long-term keys never leave this machine.
  */
 export async function launchRemoteCluster(options: RemoteLaunchOptions): Promise<RemoteCluster> {
+  const backend = launchBackendFor(options);
   const plan = planCluster(options);
   const { signal } = options;
   if (signal?.aborted) throw launchAborted(signal);
@@ -83,7 +80,6 @@ export async function launchRemoteCluster(options: RemoteLaunchOptions): Promise
   const renewal = created.lease ? new LeaseRenewal({ clusterId: created.id, leaseSeconds: created.lease.seconds, logger: options.logger, renew: (timeoutMs) => admin.renewLease(created.id, timeoutMs) }) : undefined;
   renewal?.start();
   const kept = created.lease === null;
-  const backend = options.backend ?? new LocalBackend({ count: options.workers });
   let agents: LaunchedAgents;
   try {
     agents = await backend.start({
@@ -133,6 +129,7 @@ export async function launchRemoteCluster(options: RemoteLaunchOptions): Promise
   return {
     id: created.id,
     workers: agents.workers.map((w) => w.agentId),
+    hosts: [...new Set(agents.workers.map((w) => w.host))],
     joinString: created.joinString,
     expiresAt: created.expiresAt ? new Date(created.expiresAt) : null,
     run: async (argv, runOptions) => withHosts(await admin.run(created.id, { argv, ...runOptions }), agents.workers),
@@ -150,7 +147,7 @@ function serviceReadiness(admin: AdminClient, clusterId: string): WorkerReadines
           const shown = await admin.showCluster(clusterId) as { agents: Array<{ agentId: string; ackedSeq: number }>; credentials: { seq: number } | null };
           if (stopped.signal.aborted) return;
           const seq = shown.credentials?.seq ?? 0;
-          report(shown.agents.filter((a) => expected.has(a.agentId) && a.ackedSeq >= seq).length);
+          report(new Set(shown.agents.filter((a) => expected.has(a.agentId) && a.ackedSeq >= seq).map((a) => a.agentId)));
           await delay(POLL_MS, undefined, { signal: stopped.signal }).catch(() => undefined);
         }
       })().catch(fail);

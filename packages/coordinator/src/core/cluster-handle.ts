@@ -5,6 +5,8 @@ export interface ClusterHandle<RunOptions> {
   id: string;
   /** Ids of the workers this launch started. */
   workers: string[];
+  /** The hosts those workers run on (`localhost` for local workers), in launch order. */
+  hosts: string[];
   /** A secret (it holds the join token): give it to remote agents via CREDFWD_JOIN or a file. */
   joinString: string;
   /** When the forwarded credentials expire, or null in null mode. */

@@ -8,6 +8,8 @@ import { workerResult, type WorkerResult } from './worker-result.ts';
  */
 export interface WorkerResultJson {
   worker: string;
+  /** Where the worker ran, when the launcher started it. */
+  host?: string;
   exitCode: number | null;
   signal: string | null;
   stdout?: string;
@@ -20,6 +22,7 @@ export interface WorkerResultJson {
 export function workerResultToJson(result: WorkerResult): WorkerResultJson {
   return {
     worker: result.worker,
+    ...(result.host === undefined ? {} : { host: result.host }),
     exitCode: result.exitCode,
     signal: result.signal,
     ...(isUtf8(result.stdoutBytes) ? { stdout: result.stdout } : { stdoutBase64: result.stdoutBytes.toString('base64') }),
@@ -31,5 +34,6 @@ export function workerResultToJson(result: WorkerResult): WorkerResultJson {
 export function workerResultFromJson(json: WorkerResultJson): WorkerResult {
   const bytes = (text: string | undefined, base64: string | undefined): Buffer =>
     base64 === undefined ? Buffer.from(text ?? '', 'utf8') : Buffer.from(base64, 'base64');
-  return workerResult(json.worker, json.exitCode, json.signal, bytes(json.stdout, json.stdoutBase64), bytes(json.stderr, json.stderrBase64));
+  const result = workerResult(json.worker, json.exitCode, json.signal, bytes(json.stdout, json.stdoutBase64), bytes(json.stderr, json.stderrBase64));
+  return json.host === undefined ? result : { ...result, host: json.host };
 }

@@ -1,21 +1,22 @@
 import { EventEmitter } from 'node:events';
-import { CredfwdError, createLogger, type Logger } from '@credfwd/shared';
-import { LocalBackend, waitForWorkers, type LaunchBackend, type LaunchedAgents, type WorkerReadiness } from '../backends/index.ts';
+import { createLogger, type Logger } from '@credfwd/shared';
+import { launchBackendFor, waitForWorkers, type LaunchedAgents, type LaunchProgress, type WorkerPlacementOptions, type WorkerReadiness } from '../backends/index.ts';
 import { launchAborted, planCluster, unlessAborted, withHosts, type ClusterHandle, type ClusterOptions, type RefreshError, type RunOptions } from '../core/index.ts';
 import { Coordinator, type ClusterRecord, type ClusterStatus } from './coordinator.ts';
 
-export interface LaunchOptions extends ClusterOptions {
-  /** Local worker agents to start (0 for agents that join from elsewhere); unused when a `backend` is given. */
-  workers: number;
-  /** Where workers start: local processes of the installed agent by default. */
-  backend?: LaunchBackend;
+export interface LaunchOptions extends ClusterOptions, WorkerPlacementOptions {
   logger?: Logger;
   /** `HOST:PORT` to listen on for agents; 127.0.0.1 on a free port by default. */
   listen?: string;
   /** `HOST:PORT` remote agents should dial, if not the listen address. */
   publicAddress?: string;
+  /**
+   * Agents on SSH hosts dial the join string's address (the listen or public
+   * address) instead of a reverse tunnel of their SSH connection.
+   */
+  direct?: boolean;
   /** Called as started workers come up, for progress displays. */
-  onProgress?: (ready: number, total: number) => void;
+  onProgress?: (ready: number, total: number, progress: LaunchProgress) => void;
   /** How long started workers have to hold credentials. */
   readyTimeoutMs?: number;
   /** Extra environment for started agents: stands in for a worker's own platform variables. */
@@ -55,12 +56,6 @@ export interface Cluster extends EventEmitter<ClusterEvents>, ClusterHandle<RunO
   refresh(): Promise<void>;
 }
 
-function checkWorkers(workers: number): void {
-  if (!Number.isInteger(workers) || workers < 0 || workers > 1000) {
-    throw new CredfwdError('CONFIG_INVALID', `workers must be a whole number from 0 to 1000, not ${workers}`, 'local workers are processes on this machine; start remote agents with the join command for more');
-  }
-}
-
 /** Workers are ready as the hub says so: it holds their connections. */
 function hubReadiness(coordinator: Coordinator, clusterId: string): WorkerReadiness {
   return {
@@ -69,10 +64,10 @@ function hubReadiness(coordinator: Coordinator, clusterId: string): WorkerReadin
       const onReady = (readyClusterId: string, agentId: string): void => {
         if (readyClusterId !== clusterId || !expected.has(agentId) || ready.has(agentId)) return;
         ready.add(agentId);
-        report(ready.size);
+        report(ready);
       };
       coordinator.hub.on('agent-ready', onReady);
-      report(ready.size);
+      report(ready);
       return () => coordinator.hub.off('agent-ready', onReady);
     },
   };
@@ -88,7 +83,7 @@ function shellQuote(value: string): string {
  * credentials.
  */
 export async function launchCluster(options: LaunchOptions): Promise<Cluster> {
-  checkWorkers(options.workers);
+  const backend = launchBackendFor(options);
   planCluster(options);
   const { signal } = options;
   if (signal?.aborted) throw launchAborted(signal);
@@ -107,14 +102,13 @@ export async function launchCluster(options: LaunchOptions): Promise<Cluster> {
     await coordinator.close();
     throw err;
   }
-  const backend = options.backend ?? new LocalBackend({ count: options.workers });
   let agents: LaunchedAgents;
   try {
     agents = await backend.start({
       clusterId: record.id,
       joinString: record.joinString,
       coordinatorAddress: coordinator.localAddress,
-      direct: options.publicAddress !== undefined,
+      direct: options.direct === true || options.publicAddress !== undefined,
       logger,
       ...(signal ? { signal } : {}),
       ...(options.workerEnv ? { workerEnv: options.workerEnv } : {}),
@@ -151,6 +145,7 @@ export async function launchCluster(options: LaunchOptions): Promise<Cluster> {
   return Object.assign(events, {
     id: record.id,
     workers: agents.workers.map((w) => w.agentId),
+    hosts: [...new Set(agents.workers.map((w) => w.host))],
     joinString: record.joinString,
     joinCommand: `CREDFWD_JOIN=${shellQuote(record.joinString)} credfwd-agent join`,
     expiresAt: record.minted?.expiresAt ?? null,

@@ -27,7 +27,7 @@ const PATTERNS: Pattern[] = [
     hint: (host) => `check the key's fingerprint with the host's owner, then run \`ssh ${host} true\` once and accept it (or fix known_hosts); credfwd never accepts keys by itself`,
   },
   {
-    code: 'SSH_AUTH_REFUSED',
+    code: 'SSH_AUTH_FAILED',
     test: /Permission denied|Too many authentication failures|no matching host key type|no mutual signature/,
     message: (host) => `${host} refused every key ssh offered`,
     hint: (host) => `check that \`ssh ${host} true\` logs in without a prompt: the key in your ssh-agent or IdentityFile must be in the host's authorized_keys`,
