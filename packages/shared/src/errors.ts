@@ -43,7 +43,11 @@ export type ErrorCode =
   | 'SSH_FAILED'
   | 'SSH_CONNECTION_LOST'
   | 'REMOTE_NODE_MISSING'
-  | 'REMOTE_UPLOAD_FAILED';
+  | 'REMOTE_UPLOAD_FAILED'
+  | 'POLICY_DENIED'
+  | 'POLICY_INVALID'
+  | 'SCOPE_UNSUPPORTED'
+  | 'REVOKE_FAILED';
 
 /**
  * The one error type credfwd throws on purpose. `message` says what went

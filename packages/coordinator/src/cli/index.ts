@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { DEFAULT_LEASE_SECONDS } from '../core/index.ts';
 import { reportError, usage } from './cli-errors.ts';
+import { registerClustersCommand } from './clusters-command.ts';
 import { launch } from './launch-command.ts';
 import { collect, parseWorkers, parseWorkersPerHost, type LaunchFlags } from './launch-flags.ts';
 import { serve, type ServeFlags } from './serve-command.ts';
@@ -38,6 +39,9 @@ function program(): Command {
     .option('--coordinator-pin <pin>', 'sha256:… of the service certificate (default: CREDFWD_COORDINATOR_PIN)')
     .option('--lease <duration>', `with --coordinator: the service deletes the cluster this long after the launcher stops renewing it (default ${DEFAULT_LEASE_SECONDS / 60}m)`)
     .option('--keep', 'with --coordinator: no lease; the cluster outlives the launcher until deleted (DELETE /v1/clusters/ID)')
+    .option('--scope <s3://bucket[/prefix][:read|:write]>', 'scope the sessions down to this S3 location (repeatable; read unless :write)', collect, [])
+    .option('--session-policy <file>', 'IAM policy JSON the sessions are scoped down to (AssumeRole Policy, GetFederationToken)')
+    .option('--audit-log <file>', 'append one JSON line per action of this local cluster here (fsync\'d)')
     .option('-v, --verbose', 'log progress to stderr')
     .option('--debug', 'debug logs and stack traces')
     .argument('[command...]', 'command to run on every worker, after --')
@@ -54,11 +58,14 @@ function program(): Command {
     .option('--admin-token-file <file>', 'file holding the admin token (default: CREDFWD_ADMIN_TOKEN)')
     .option('--tls-cert <file>', 'PEM certificate for every replica (default: one made by the first replica, kept in Redis)')
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
+    .option('--policy <file>', 'who may launch what (JSON or YAML); reloaded on SIGHUP; without it every principal may do everything')
+    .option('--audit-log <file>', 'append one JSON line per decision and action here (fsync\'d); default stderr')
     .option('-v, --verbose', 'log progress to stderr')
     .option('--debug', 'debug logs and stack traces')
     .action(async (flags: ServeFlags) => {
       process.exitCode = await serve(flags);
     });
+  registerClustersCommand(cli);
   return cli;
 }
 
@@ -80,7 +87,8 @@ async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
-      return reportError(usage(err.message.replace(/^error: /, ''), 'see credfwd launch --help'), debug);
+      const command = ['launch', 'serve', 'clusters'].find((name) => argv[0] === name);
+      return reportError(usage(err.message.replace(/^error: /, ''), command ? `see credfwd ${command} --help` : 'see credfwd --help'), debug);
     }
     return reportError(err, debug);
   }

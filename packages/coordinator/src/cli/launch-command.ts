@@ -1,8 +1,9 @@
 import { createLogger, type Logger } from '@credfwd/shared';
 import { launchRemoteCluster } from '../client/index.ts';
-import type { ClusterHandle, OutputListener, WorkerResult } from '../core/index.ts';
+import { openAuditLog, type AuditLog, type ClusterHandle, type OutputListener, type WorkerResult } from '../core/index.ts';
 import { launchCluster } from '../embedded/index.ts';
-import { reportError, usage } from './cli-errors.ts';
+import { reportError } from './cli-errors.ts';
+import { coordinatorAccess } from './coordinator-access.ts';
 import { exitStatusOf, watchLaunchInterrupts, type LaunchInterrupt, type LaunchInterrupts } from './launch-interrupts.ts';
 import type { LaunchProgress } from '../backends/index.ts';
 import { checkLaunchFlags, clusterOptionsFrom, leaseSecondsFrom, onRefreshOption, placementFrom, type LaunchFlags } from './launch-flags.ts';
@@ -38,10 +39,7 @@ function progressFor(flags: LaunchFlags): (ready: number, total: number, progres
 
 /** `credfwd launch --coordinator`: the cluster lives on a distributed service; workers are local, as in embedded mode. */
 async function launchOnService(flags: LaunchFlags, coordinator: string, logger: Logger, leaseSeconds: number | null | undefined, interrupts: LaunchInterrupts): Promise<UpCluster> {
-  const pin = /^sha256:([0-9a-f]{64})$/.exec(flags.coordinatorPin ?? process.env.CREDFWD_COORDINATOR_PIN ?? '')?.[1];
-  if (!pin) throw usage('--coordinator needs the service\'s certificate pin', 'pass --coordinator-pin sha256:… or set CREDFWD_COORDINATOR_PIN, as credfwd serve printed it');
-  const adminToken = process.env.CREDFWD_ADMIN_TOKEN;
-  if (!adminToken) throw usage('--coordinator needs the admin token', 'set CREDFWD_ADMIN_TOKEN; it is never taken on the command line');
+  const { pin, adminToken } = coordinatorAccess(coordinator, flags.coordinatorPin);
   const onRefresh = onRefreshOption(flags.onRefresh);
   const cluster = await launchRemoteCluster({
     coordinatorUrl: coordinator,
@@ -66,9 +64,10 @@ async function launchOnService(flags: LaunchFlags, coordinator: string, logger: 
 }
 
 /** `credfwd launch` on the embedded coordinator. */
-async function launchEmbedded(flags: LaunchFlags, logger: Logger, interrupts: LaunchInterrupts): Promise<UpCluster> {
+async function launchEmbedded(flags: LaunchFlags, logger: Logger, interrupts: LaunchInterrupts, audit: AuditLog | undefined): Promise<UpCluster> {
   const onRefresh = onRefreshOption(flags.onRefresh);
   const cluster = await launchCluster({
+    ...(audit ? { audit } : {}),
     ...placementFrom(flags),
     ...clusterOptionsFrom(flags),
     ...(flags.listen ? { listen: flags.listen } : {}),
@@ -129,11 +128,12 @@ export async function launch(command: string[], flags: LaunchFlags): Promise<num
   checkLaunchFlags(command, flags);
   const logger = createLogger({ name: 'credfwd', level: process.env.CREDFWD_LOG_LEVEL ?? (flags.debug ? 'debug' : flags.verbose ? 'info' : 'warn') });
   const leaseSeconds = leaseSecondsFrom(flags);
+  const audit = flags.auditLog !== undefined ? openAuditLog(flags.auditLog) : undefined;
   const interrupts = watchLaunchInterrupts();
   try {
     const up = flags.coordinator !== undefined
       ? await launchOnService(flags, flags.coordinator, logger, leaseSeconds, interrupts)
-      : await launchEmbedded(flags, logger, interrupts);
+      : await launchEmbedded(flags, logger, interrupts, audit);
     const status = await serveOrRun(up, command, flags, interrupts);
     // A reader that left while the results were printed means the output did not all arrive.
     return interrupts.received === 'SIGPIPE' ? exitStatusOf('SIGPIPE') : status;
@@ -144,5 +144,6 @@ export async function launch(command: string[], flags: LaunchFlags): Promise<num
     return exitStatusOf(interrupts.received);
   } finally {
     interrupts.close();
+    audit?.close();
   }
 }

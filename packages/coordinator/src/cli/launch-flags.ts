@@ -4,6 +4,7 @@ import type { WorkerPlacementOptions } from '../backends/index.ts';
 import { MAX_LEASE_SECONDS, MIN_LEASE_SECONDS, type ClusterOptions, type CredentialsOption } from '../core/index.ts';
 import { usage } from './cli-errors.ts';
 import { readEnvFile } from './env-file.ts';
+import { readSessionPolicy } from './session-policy-file.ts';
 import { parseHostList, readHostsFile } from './hosts-file.ts';
 
 /** `credfwd launch`'s flags, as commander parses them. */
@@ -32,6 +33,10 @@ export interface LaunchFlags {
   coordinatorPin?: string;
   lease?: string;
   keep?: boolean;
+  /** `s3://bucket[/prefix][:read|:write]`, repeatable: the sessions are scoped down to these. */
+  scope: string[];
+  sessionPolicy?: string;
+  auditLog?: string;
   verbose?: boolean;
   debug?: boolean;
 }
@@ -89,6 +94,7 @@ const NON_EMPTY_FLAGS = {
   credentials: '--credentials', envFile: '--env-file', region: '--region', duration: '--duration', delivery: '--delivery',
   refreshInterval: '--refresh-interval', onRefresh: '--on-refresh', listen: '--listen', publicAddress: '--public-address',
   coordinator: '--coordinator', coordinatorPin: '--coordinator-pin', hosts: '--hosts', hostsFile: '--hosts-file', sshConfig: '--ssh-config',
+  sessionPolicy: '--session-policy', auditLog: '--audit-log',
 } as const satisfies Partial<Record<keyof LaunchFlags, string>>;
 
 /** `https://HOST:PORT`, as the admin client dials it; anything else is a usage error before anything starts. */
@@ -114,6 +120,7 @@ export function checkLaunchFlags(command: string[], flags: LaunchFlags): void {
   }
   checkHostFlags(flags);
   if (flags.coordinator !== undefined) checkCoordinatorUrl(flags.coordinator);
+  if (flags.coordinator !== undefined && flags.auditLog !== undefined) throw usage('--audit-log is for a local cluster: a service keeps its own', 'drop --audit-log; the service writes audit lines to its --audit-log');
 }
 
 const SSH_ONLY_FLAGS = {
@@ -157,6 +164,8 @@ export function clusterOptionsFrom(flags: LaunchFlags): ClusterOptions {
     ...(flags.duration !== undefined ? { durationSeconds: parseDuration(flags.duration, '--duration') } : {}),
     ...(flags.delivery !== undefined ? { delivery: deliveryOption(flags.delivery) } : {}),
     ...(flags.refreshInterval !== undefined ? { refreshIntervalSeconds: parseDuration(flags.refreshInterval, '--refresh-interval') } : {}),
+    ...(flags.scope.length > 0 ? { scopes: flags.scope } : {}),
+    ...(flags.sessionPolicy !== undefined ? { sessionPolicy: readSessionPolicy(flags.sessionPolicy) } : {}),
   };
 }
 

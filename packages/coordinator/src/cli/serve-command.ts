@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { CredfwdError, createLogger } from '@credfwd/shared';
-import { fromPem } from '../core/index.ts';
+import { fromPem, openAuditLog } from '../core/index.ts';
 import { usage } from './cli-errors.ts';
 
 /** `credfwd serve`'s flags, as commander parses them. */
@@ -13,6 +13,8 @@ export interface ServeFlags {
   adminTokenFile?: string;
   tlsCert?: string;
   tlsKey?: string;
+  policy?: string;
+  auditLog?: string;
   verbose?: boolean;
   debug?: boolean;
 }
@@ -60,7 +62,10 @@ export async function serve(flags: ServeFlags): Promise<number> {
     ...(flags.adminTokenFile ? { adminTokenFile: flags.adminTokenFile } : {}),
   });
   const interrupted = untilSignal();
+  const audit = openAuditLog(flags.auditLog);
   const replica = await Replica.start({
+    ...(flags.policy !== undefined ? { policyFile: flags.policy } : {}),
+    audit,
     logger,
     listen: flags.listen,
     ...(flags.publicUrl ? { publicAddress: publicAddressOf(flags.publicUrl) } : {}),
@@ -71,7 +76,11 @@ export async function serve(flags: ServeFlags): Promise<number> {
   });
   process.stdout.write(`credfwd replica ${replica.replicaId} serving on https://${replica.address} (agents: wss://${replica.address}/v1/agent)\n`);
   process.stdout.write(`pin sha256:${replica.pin}\n`);
+  // SIGHUP reloads the policy, as nginx and Vault do; a bad file keeps the one in force.
+  const reload = (): void => void replica.reloadPolicy();
+  process.on('SIGHUP', reload);
   await interrupted;
+  process.off('SIGHUP', reload);
   await replica.close();
   return 0;
 }

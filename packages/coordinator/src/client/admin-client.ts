@@ -102,6 +102,11 @@ export class AdminClient {
     return this.#expect<CreatedCluster>('POST', '/v1/clusters', body, 201);
   }
 
+  /** Every cluster the caller may act on (all of them for the break-glass admin). */
+  async listClusters(): Promise<Record<string, unknown>[]> {
+    return (await this.#expect<{ clusters: Record<string, unknown>[] }>('GET', '/v1/clusters', undefined, 200)).clusters;
+  }
+
   showCluster(clusterId: string): Promise<Record<string, unknown>> {
     return this.#expect('GET', `/v1/clusters/${encodeURIComponent(clusterId)}`, undefined, 200);
   }
@@ -118,6 +123,11 @@ export class AdminClient {
   /** Renews a cluster's lease; CLUSTER_NOT_FOUND once it has lapsed or the cluster was deleted. */
   renewLease(clusterId: string, timeoutMs?: number): Promise<{ lease: ClusterLease | null }> {
     return this.#expect('POST', `/v1/clusters/${encodeURIComponent(clusterId)}/lease`, undefined, 200, timeoutMs);
+  }
+
+  /** Deletes a role cluster and denies its sessions on the role (every session issued before now with `allSessions`). */
+  revokeCluster(clusterId: string, allSessions = false): Promise<{ id: string; roleArn: string; policyName: string; allSessions: boolean }> {
+    return this.#expect('POST', `/v1/clusters/${encodeURIComponent(clusterId)}/revoke`, allSessions ? { allSessions } : undefined, 200);
   }
 
   async deleteCluster(clusterId: string): Promise<void> {

@@ -65,9 +65,14 @@ export async function launchRemoteCluster(options: RemoteLaunchOptions): Promise
     if (!minted.credentials.sessionToken) throw new CredfwdError('LAUNCHER_NO_CREDENTIALS', 'the launcher\'s credentials have no session token to forward', 'log in with temporary credentials, or use long-term keys so credfwd can call GetSessionToken');
     forwardedCredentials = { ...minted.credentials, sessionToken: minted.credentials.sessionToken, expiration: minted.expiresAt.toISOString() };
   }
-  const { kind, ...role } = plan.spec;
+  const { kind, sessionPolicy: _built, ...role } = plan.spec as Extract<typeof plan.spec, { kind: 'role' }>;
+  // The service builds the session policy from the scopes and the caller's own policy, as it does for any API caller.
+  const userPolicy = options.sessionPolicy ?? (typeof options.credentials === 'object' && options.credentials ? options.credentials.sessionPolicy : undefined);
   const created = await unlessAborted(admin.createCluster({
-    credentials: kind === 'role' ? role as Omit<Extract<typeof plan.spec, { kind: 'role' }>, 'kind'> : kind,
+    credentials: kind === 'role' ? { ...role, ...(userPolicy !== undefined ? { sessionPolicy: userPolicy } : {}) } : kind,
+    ...(options.scopes && options.scopes.length > 0 ? { scopes: options.scopes } : {}),
+    // What a policy's maxWorkers is checked against: the workers this launch starts.
+    workers: options.hosts ? options.hosts.length * (options.workersPerHost ?? 1) : options.workers ?? 1,
     environ: plan.environ,
     ...(plan.region ? { region: plan.region } : {}),
     ...(options.durationSeconds ? { durationSeconds: options.durationSeconds } : {}),

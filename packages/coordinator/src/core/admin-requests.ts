@@ -25,6 +25,10 @@ export const createClusterRequestSchema = z.strictObject({
   durationSeconds: z.number().int().positive().optional(),
   delivery: z.enum(['env', 'endpoint']).optional(),
   refreshIntervalSeconds: z.number().int().positive().optional(),
+  /** `s3://bucket[/prefix][:read|:write]` each: the session is scoped down to these (a policy may require it). */
+  scopes: z.array(z.string().max(1100)).max(32).optional(),
+  /** Workers the launcher means to start, checked against a policy's `maxWorkers`. */
+  workers: z.number().int().nonnegative().optional(),
   /**
    * The cluster is deleted this long after its last renewal (`POST
    * /v1/clusters/:id/lease`); {@link DEFAULT_LEASE_SECONDS} when absent; null

@@ -1,6 +1,8 @@
 import type { AwsCredentialIdentityProvider } from '@aws-sdk/types';
 import { CredfwdError, validateEnviron, type DeliveryMode } from '@credfwd/shared';
 import { parseCredentialsOption, type CredentialsOption, type CredentialsSpec } from './credentials-spec.ts';
+import { parseScope, type Scope } from './scope.ts';
+import { buildSessionPolicy } from './session-policy.ts';
 
 /** What a cluster is asked to be. */
 export interface ClusterOptions {
@@ -16,6 +18,12 @@ export interface ClusterOptions {
   refreshIntervalSeconds?: number;
   /** Launcher identity; the SDK default chain when absent. */
   launcher?: AwsCredentialIdentityProvider;
+  /** `s3://bucket[/prefix][:read|:write]` each: the sessions are scoped down to these. */
+  scopes?: string[];
+  /** An IAM policy document (JSON text) the sessions are scoped down to, with the scopes'. */
+  sessionPolicy?: string;
+  /** Who the sessions are attributed to (SourceIdentity, `credfwd:principal`); embedded, the local user when absent. */
+  principal?: string;
 }
 
 /** Credential lifetime asked of STS when a cluster names none. */
@@ -36,11 +44,18 @@ export interface ClusterPlan {
   delivery: DeliveryMode;
   environ: Record<string, string>;
   region: string | null;
+  scopes: Scope[];
 }
 
 /** Validates cluster options without side effects, so bad input fails before anything starts. */
 export function planCluster(options: ClusterOptions): ClusterPlan {
-  const spec = parseCredentialsOption(options.credentials);
+  const parsed = parseCredentialsOption(options.credentials);
+  const scopes = (options.scopes ?? []).map(parseScope);
+  if (parsed.kind === 'none' && (scopes.length > 0 || options.sessionPolicy !== undefined)) {
+    throw new CredfwdError('CONFIG_INVALID', 'credentials none forwards nothing to scope down', 'drop --scope and --session-policy, or forward credentials (forward or role:<role ARN>)');
+  }
+  const sessionPolicy = parsed.kind === 'none' ? undefined : buildSessionPolicy(scopes, options.sessionPolicy ?? (parsed.kind === 'role' ? parsed.sessionPolicy : undefined));
+  const spec: CredentialsSpec = parsed.kind === 'none' || sessionPolicy === undefined ? parsed : { ...parsed, sessionPolicy };
   if (options.delivery !== undefined && options.delivery !== 'env' && options.delivery !== 'endpoint') {
     throw new CredfwdError('CONFIG_INVALID', `delivery ${JSON.stringify(String(options.delivery).slice(0, 40))} is not a delivery mode`, 'use env or endpoint');
   }
@@ -55,5 +70,5 @@ export function planCluster(options: ClusterOptions): ClusterPlan {
   const delivery: DeliveryMode = spec.kind === 'none' ? 'none' : (options.delivery ?? 'env');
   const environ = options.environ ?? {};
   validateEnviron(environ, delivery);
-  return { spec, delivery, environ, region: resolveRegion(options.region) };
+  return { spec, delivery, environ, region: resolveRegion(options.region), scopes };
 }

@@ -12,7 +12,8 @@ export interface RoleOptions {
 
 /** What to mint for a cluster, after validation. */
 export type CredentialsSpec =
-  | { kind: 'forward' }
+  /** `sessionPolicy`: scope-down through GetFederationToken (long-term launcher keys only). */
+  | { kind: 'forward'; sessionPolicy?: string }
   | { kind: 'none' }
   | ({ kind: 'role' } & RoleOptions);
 

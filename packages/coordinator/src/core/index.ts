@@ -1,4 +1,6 @@
 export { DEFAULT_LEASE_SECONDS, MAX_LEASE_SECONDS, MIN_LEASE_SECONDS, createClusterRequestSchema, runRequestSchema, type CreateClusterRequest, type RunRequest } from './admin-requests.ts';
+export { localUserName } from './attribution.ts';
+export { openAuditLog, type AuditAction, type AuditEntry, type AuditLog } from './audit-log.ts';
 export { DEFAULT_ADMISSION_LIMITS, type AdmissionLimits } from './admission-control.ts';
 export { AgentHub, type AgentHubOptions, type AgentStatus } from './agent-hub.ts';
 export type { SessionCluster } from './agent-session.ts';
@@ -15,6 +17,7 @@ export { backoffDelay, nextRefreshAt } from './refresh-schedule.ts';
 export { RefreshScheduler } from './refresh-scheduler.ts';
 export { failedRefreshStatus, refreshErrorOf, refreshStatusToJson, refreshedStatus, type RefreshError, type RefreshState, type RefreshStatus, type RefreshStatusJson } from './refresh-status.ts';
 export { workerResultFromJson, workerResultToJson, type WorkerResultJson } from './result-json.ts';
+export { formatScope, parseScope, type Scope } from './scope.ts';
 export { TaskCollector } from './task-collector.ts';
 export type { RunOptions } from './task-dispatch.ts';
 export { createSelfSignedIdentity, fromPem, pinOf, type TlsIdentity } from './tls-identity.ts';

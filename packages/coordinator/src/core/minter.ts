@@ -1,6 +1,7 @@
-import { AssumeRoleCommand, GetSessionTokenCommand, STSClient } from '@aws-sdk/client-sts';
+import { AssumeRoleCommand, GetFederationTokenCommand, GetSessionTokenCommand, STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@aws-sdk/types';
 import { CredfwdError, type AwsCredentials, type Logger } from '@credfwd/shared';
+import { attributionOf } from './attribution.ts';
 import type { CredentialsSpec } from './credentials-spec.ts';
 import { isTemporary, resolveLauncherCredentials } from './launcher-identity.ts';
 import { isSessionCredentialsRefusal, mapStsError } from './sts-errors.ts';
@@ -9,7 +10,7 @@ import { isSessionCredentialsRefusal, mapStsError } from './sts-errors.ts';
 export interface Minted {
   credentials: AwsCredentials;
   expiresAt: Date;
-  source: 'get-session-token' | 'passthrough' | 'assume-role';
+  source: 'get-session-token' | 'get-federation-token' | 'passthrough' | 'assume-role';
 }
 
 /** Mints credentials for one cluster; each call is one STS call at most. */
@@ -26,6 +27,8 @@ export interface MinterOptions {
   logger: Logger;
   /** Launcher identity; the SDK default chain when absent. */
   launcher?: AwsCredentialIdentityProvider;
+  /** Who the sessions are attributed to (SourceIdentity, session tag `credfwd:principal`): the service's principal, the embedded launcher's user. */
+  principal?: string;
 }
 
 /**
@@ -83,12 +86,44 @@ function passthrough(launcher: AwsCredentialIdentity, logger: Logger): Minted {
   }, 'passthrough');
 }
 
+/** Temporary launcher credentials cannot be narrowed: STS has no call that takes them and a policy. */
+function scopeUnsupported(): CredfwdError {
+  return new CredfwdError('SCOPE_UNSUPPORTED', 'forwarded temporary credentials (SSO, a role, IRSA) cannot be scoped down', 'use role mode (--credentials role:<role ARN>), whose AssumeRole takes the session policy, or launch with long-term keys');
+}
+
+/**
+ * `forward` scoped down: long-term keys call GetFederationToken with the
+ * session policy, so workers act as a federated user of the launcher with
+ * at most what the policy allows.
+ */
+function federationMinter(options: MinterOptions, sessionPolicy: string): Minter {
+  const duration = checkDuration(options.durationSeconds, GET_SESSION_TOKEN_SECONDS, 'GetFederationToken');
+  return {
+    async mint() {
+      const launcher = await resolveLauncherCredentials(options.launcher);
+      if (isTemporary(launcher)) throw scopeUnsupported();
+      const client = stsClient(options, launcher);
+      try {
+        const attribution = attributionOf(options.clusterId, options.principal);
+        const out = await client.send(new GetFederationTokenCommand({ Name: attribution.federatedName, Policy: sessionPolicy, DurationSeconds: duration, Tags: attribution.tags }));
+        return split(fromSts(out.Credentials, 'GetFederationToken'), 'get-federation-token');
+      } catch (err) {
+        if (isSessionCredentialsRefusal(err)) throw scopeUnsupported();
+        throw err instanceof CredfwdError ? err : mapStsError(err, 'GetFederationToken');
+      } finally {
+        client.destroy();
+      }
+    },
+  };
+}
+
 /**
  * `forward`: long-term keys are exchanged with GetSessionToken so they never
  * leave the launcher; temporary credentials are passed through with their
  * real expiry, since STS refuses GetSessionToken for them.
  */
-function forwardMinter(options: MinterOptions): Minter {
+function forwardMinter(options: MinterOptions, sessionPolicy: string | undefined): Minter {
+  if (sessionPolicy !== undefined) return federationMinter(options, sessionPolicy);
   const duration = checkDuration(options.durationSeconds, GET_SESSION_TOKEN_SECONDS, 'GetSessionToken');
   return {
     async mint() {
@@ -115,14 +150,17 @@ function roleMinter(options: MinterOptions, spec: Extract<CredentialsSpec, { kin
       const launcher = await resolveLauncherCredentials(options.launcher);
       const client = stsClient(options, launcher);
       try {
+        const attribution = attributionOf(options.clusterId, options.principal);
+        // The caller's own tags first; credfwd's keys win, so a launcher cannot pose as another cluster or principal.
+        const tags = new Map([...Object.entries(spec.tags ?? {}), ...attribution.tags.map((t) => [t.Key, t.Value] as const)]);
         const out = await client.send(new AssumeRoleCommand({
           RoleArn: spec.roleArn,
-          RoleSessionName: `credfwd-${options.clusterId}`.slice(0, 64),
+          RoleSessionName: attribution.sessionName,
           DurationSeconds: duration,
           ExternalId: spec.externalId,
           Policy: spec.sessionPolicy,
-          SourceIdentity: spec.sourceIdentity,
-          Tags: spec.tags ? Object.entries(spec.tags).map(([Key, Value]) => ({ Key, Value })) : undefined,
+          SourceIdentity: spec.sourceIdentity ?? attribution.sourceIdentity,
+          Tags: tags.size > 0 ? [...tags].map(([Key, Value]) => ({ Key, Value })) : undefined,
         }));
         return split(fromSts(out.Credentials, 'AssumeRole'), 'assume-role');
       } catch (err) {
@@ -140,7 +178,7 @@ export function createMinter(spec: CredentialsSpec, options: MinterOptions): Min
     case 'none':
       return null;
     case 'forward':
-      return forwardMinter(options);
+      return forwardMinter(options, spec.sessionPolicy);
     case 'role':
       return roleMinter(options, spec);
   }

@@ -15,6 +15,7 @@ import {
   createSelfSignedIdentity,
   isAnyAddress,
   listenForAgents,
+  localUserName,
   openCluster,
   planCluster,
   splitHostPort,
@@ -139,6 +140,8 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       region,
       logger: this.#logger,
       ...(options.launcher ? { launcher: options.launcher } : {}),
+      // The launcher's local user: naming its AWS identity would cost a GetCallerIdentity per launch.
+      principal: options.principal ?? localUserName(),
     });
     const minted = minter ? await minter.mint() : null;
     const record: ClusterRecord = {

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
-import { createLogger, type Logger } from '@credfwd/shared';
+import { createLogger, isCredfwdError, type Logger } from '@credfwd/shared';
 import { launchBackendFor, waitForWorkers, type LaunchedAgents, type LaunchProgress, type WorkerPlacementOptions, type WorkerReadiness } from '../backends/index.ts';
-import { launchAborted, planCluster, unlessAborted, withHosts, type ClusterHandle, type ClusterOptions, type RefreshError, type RunOptions } from '../core/index.ts';
+import { launchAborted, localUserName, planCluster, unlessAborted, withHosts, type AuditEntry, type AuditLog, type ClusterHandle, type ClusterOptions, type RefreshError, type RunOptions } from '../core/index.ts';
 import { Coordinator, type ClusterRecord, type ClusterStatus } from './coordinator.ts';
 
 export interface LaunchOptions extends ClusterOptions, WorkerPlacementOptions {
@@ -30,6 +30,8 @@ export interface LaunchOptions extends ClusterOptions, WorkerPlacementOptions {
    * No effect once the cluster is up: close it instead.
    */
   signal?: AbortSignal;
+  /** Where the launch writes its audit lines (create, run, refresh, delete), as a service does. */
+  audit?: AuditLog;
 }
 
 /** Events of one cluster. */
@@ -84,7 +86,12 @@ function shellQuote(value: string): string {
  */
 export async function launchCluster(options: LaunchOptions): Promise<Cluster> {
   const backend = launchBackendFor(options);
-  planCluster(options);
+  const plan = planCluster(options);
+  // The launcher is the principal of an embedded cluster: the local user unless told, as sudo and auditd name them.
+  const audited = (entry: Pick<AuditEntry, 'action' | 'outcome' | 'code' | 'reason'>, cluster: string | null): void => options.audit?.record({
+    ...entry, principal: options.principal ?? localUserName(), cluster, mode: plan.spec.kind, roleArn: plan.spec.kind === 'role' ? plan.spec.roleArn : null,
+  });
+  const failed = (err: unknown): Pick<AuditEntry, 'outcome' | 'code' | 'reason'> => ({ outcome: 'failed', code: isCredfwdError(err) ? err.code : 'INTERNAL', reason: isCredfwdError(err) ? err.message : 'internal error' });
   const { signal } = options;
   if (signal?.aborted) throw launchAborted(signal);
   const logger = options.logger ?? createLogger({ name: 'credfwd' });
@@ -99,9 +106,11 @@ export async function launchCluster(options: LaunchOptions): Promise<Cluster> {
     // The STS call may take its time; an abort does not wait for it, and a cluster it creates late is closed at once.
     record = await unlessAborted(coordinator.createCluster(options), signal, (late) => coordinator.closeCluster(late.id));
   } catch (err) {
+    audited({ action: 'create', ...failed(err) }, null);
     await coordinator.close();
     throw err;
   }
+  audited({ action: 'create', outcome: 'ok' }, record.id);
   let agents: LaunchedAgents;
   try {
     agents = await backend.start({
@@ -122,6 +131,7 @@ export async function launchCluster(options: LaunchOptions): Promise<Cluster> {
   const close = (): Promise<void> => {
     closing ??= (async () => {
       coordinator.closeCluster(record.id);
+      audited({ action: 'delete', outcome: 'ok' }, record.id);
       await agents.stop();
       await coordinator.close();
     })();
@@ -140,8 +150,16 @@ export async function launchCluster(options: LaunchOptions): Promise<Cluster> {
   agents.onUnexpectedExit((error) => logger.error({ code: error.code, reason: error.message }, 'worker lost'));
   const events = new EventEmitter<ClusterEvents>();
   coordinator.hub.on('agent-ready', (clusterId, agentId, seq) => clusterId === record.id && events.emit('agent-ready', agentId, seq));
-  coordinator.on('refreshed', (clusterId, seq, expiresAt) => clusterId === record.id && events.emit('refreshed', seq, expiresAt));
-  coordinator.on('refresh-failed', (clusterId, error) => clusterId === record.id && events.emit('refresh-failed', error));
+  coordinator.on('refreshed', (clusterId, seq, expiresAt) => {
+    if (clusterId !== record.id) return;
+    audited({ action: 'refresh', outcome: 'ok' }, record.id);
+    events.emit('refreshed', seq, expiresAt);
+  });
+  coordinator.on('refresh-failed', (clusterId, error) => {
+    if (clusterId !== record.id) return;
+    audited({ action: 'refresh', outcome: 'failed', code: error.code, reason: error.message }, record.id);
+    events.emit('refresh-failed', error);
+  });
   return Object.assign(events, {
     id: record.id,
     workers: agents.workers.map((w) => w.agentId),
@@ -151,7 +169,16 @@ export async function launchCluster(options: LaunchOptions): Promise<Cluster> {
     expiresAt: record.minted?.expiresAt ?? null,
     status: () => coordinator.status(record.id),
     refresh: () => coordinator.refresh(record.id),
-    run: async (argv: string[], runOptions?: RunOptions) => withHosts(await coordinator.run(record.id, argv, runOptions), agents.workers),
+    run: async (argv: string[], runOptions?: RunOptions) => {
+      try {
+        const results = withHosts(await coordinator.run(record.id, argv, runOptions), agents.workers);
+        audited({ action: 'run', outcome: 'ok' }, record.id);
+        return results;
+      } catch (err) {
+        audited({ action: 'run', ...failed(err) }, record.id);
+        throw err;
+      }
+    },
     close,
   });
 }

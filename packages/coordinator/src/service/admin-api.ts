@@ -1,27 +1,37 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { CredfwdError, isCredfwdError, type ErrorCode, type Logger } from '@credfwd/shared';
+import type { AdminCall } from './admin-call.ts';
+import type { Governance } from './governance.ts';
 import { createClusterRequestSchema, runRequestSchema, workerResultToJson, type CreateClusterRequest, type RunRequest, type WorkerResult } from '../core/index.ts';
+
+/** `POST /v1/clusters/:id/revoke`: an empty body revokes the cluster's own sessions. */
+const revokeRequestSchema = z.strictObject({ allSessions: z.boolean().optional() });
 
 /** Largest request body the admin API reads. */
 export const MAX_ADMIN_BODY_BYTES = 64 * 1024;
 
 /** What the admin API does; the replica implements it. */
 export interface AdminApiContext {
-  adminToken: string;
+  /** Who may call, and what they may do. */
+  governance: Governance;
   /** Named in `/healthz`, so an operator behind a load balancer sees which replica answered. */
   replicaId: string;
   logger: Logger;
-  createCluster(request: CreateClusterRequest): Promise<unknown>;
-  listClusters(): Promise<unknown>;
-  showCluster(clusterId: string): Promise<unknown>;
-  runOnCluster(clusterId: string, request: RunRequest): Promise<WorkerResult[]>;
+  createCluster(call: AdminCall, request: CreateClusterRequest): Promise<unknown>;
+  listClusters(call: AdminCall): Promise<unknown>;
+  showCluster(call: AdminCall, clusterId: string): Promise<unknown>;
+  runOnCluster(call: AdminCall, clusterId: string, request: RunRequest): Promise<WorkerResult[]>;
   /** Refreshes now; how a cluster resumes after `needs-attention`. */
-  refreshCluster(clusterId: string): Promise<void>;
-  deleteCluster(clusterId: string): Promise<void>;
+  refreshCluster(call: AdminCall, clusterId: string): Promise<void>;
+  deleteCluster(call: AdminCall, clusterId: string): Promise<void>;
+  /** Deletes a role cluster and denies its sessions on the role. */
+  revokeCluster(call: AdminCall, clusterId: string, allSessions: boolean): Promise<unknown>;
   /** Extends a cluster's lease by its length from now; answers the lease, null for a kept cluster. */
-  renewLease(clusterId: string): Promise<unknown>;
+  renewLease(call: AdminCall, clusterId: string): Promise<unknown>;
+  /** Records a request refused before it reached an operation (401). */
+  refused(call: Omit<AdminCall, 'principal'>, code: ErrorCode): void;
   metrics(): Promise<string>;
   /** True when Redis answers. */
   redisReachable(): Promise<boolean>;
@@ -34,6 +44,9 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   ENV_CONFLICT: 400,
   ENV_TOO_LARGE: 400,
   ADMIN_AUTH_FAILED: 401,
+  POLICY_DENIED: 403,
+  SCOPE_UNSUPPORTED: 400,
+  REVOKE_FAILED: 502,
   CLUSTER_NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   REQUEST_TOO_LARGE: 413,
@@ -47,15 +60,9 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   STS_FAILED: 502,
 };
 
-function digest(text: string): Buffer {
-  return createHash('sha256').update(text, 'utf8').digest();
-}
-
-/** Constant-time bearer check: digests have one length, so neither length nor content leaks through timing. */
-function authorized(request: IncomingMessage, expected: Buffer): boolean {
+function bearerOf(request: IncomingMessage): string {
   const header = request.headers.authorization ?? '';
-  const given = header.startsWith('Bearer ') ? header.slice('Bearer '.length) : '';
-  return timingSafeEqual(digest(given), expected);
+  return header.startsWith('Bearer ') ? header.slice('Bearer '.length) : '';
 }
 
 function send(response: ServerResponse, status: number, body: unknown, type = 'application/json'): void {
@@ -71,6 +78,8 @@ async function readJson(request: IncomingMessage): Promise<unknown> {
     if (size > MAX_ADMIN_BODY_BYTES) throw new CredfwdError('REQUEST_TOO_LARGE', `request body over ${MAX_ADMIN_BODY_BYTES} bytes`, 'send less');
     chunks.push(chunk as Buffer);
   }
+  // No body at all is undefined, for routes where one is optional.
+  if (size === 0) return undefined;
   try {
     return JSON.parse(Buffer.concat(chunks).toString('utf8'));
   } catch {
@@ -93,12 +102,12 @@ function methodNotAllowed(allowed: string): CredfwdError {
 /**
  * The replica's HTTPS routes besides the agent websocket: `/healthz` and
  * `/metrics` (no auth, no secrets) and the admin API under `/v1/clusters`
- * (bearer token). Errors are `{code, message, hint}`; 401 says no more than
- * that the token was wrong.
+ * (a bearer token naming a principal). Errors are `{code, message, hint}`;
+ * 401 says no more than that the token was wrong. Every answer carries its
+ * request id (`x-request-id`), which the audit log records.
  */
 export function createAdminApi(context: AdminApiContext): (request: IncomingMessage, response: ServerResponse) => void {
-  const expected = digest(context.adminToken);
-  const route = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
+  const route = async (request: IncomingMessage, response: ServerResponse, requestId: string): Promise<void> => {
     const path = new URL(request.url ?? '/', 'https://replica').pathname;
     const method = request.method ?? 'GET';
     if (path === '/healthz') {
@@ -106,37 +115,45 @@ export function createAdminApi(context: AdminApiContext): (request: IncomingMess
       return send(response, ok ? 200 : 503, { redis: ok ? 'ok' : 'unreachable', replica: context.replicaId });
     }
     if (path === '/metrics') return send(response, 200, await context.metrics(), 'text/plain; version=0.0.4');
-    const match = /^\/v1\/clusters(?:\/([A-Za-z0-9._-]{1,128})(?:\/(run|refresh|lease))?)?\/?$/.exec(path);
+    const match = /^\/v1\/clusters(?:\/([A-Za-z0-9._-]{1,128})(?:\/(run|refresh|lease|revoke))?)?\/?$/.exec(path);
     if (!match) throw new CredfwdError('NOT_FOUND', `no such route: ${method} ${path.slice(0, 100)}`, 'see the admin API reference in the README');
-    if (!authorized(request, expected)) {
-      context.logger.warn({ remote: request.socket.remoteAddress, method, path: path.slice(0, 100) }, 'admin request refused: missing or wrong token');
-      throw new CredfwdError('ADMIN_AUTH_FAILED', 'missing or wrong admin token', 'send Authorization: Bearer <CREDFWD_ADMIN_TOKEN>');
+    const principal = await context.governance.authenticate(bearerOf(request));
+    if (!principal) {
+      context.logger.warn({ remote: request.socket.remoteAddress, method, path: path.slice(0, 100), requestId }, 'admin request refused: missing or wrong token');
+      context.refused({ requestId }, 'ADMIN_AUTH_FAILED');
+      throw new CredfwdError('ADMIN_AUTH_FAILED', 'missing or wrong admin token', 'send Authorization: Bearer <token>: CREDFWD_ADMIN_TOKEN, a token the policy lists, or an ID token of its issuer');
     }
+    const call: AdminCall = { principal, requestId };
     const [, clusterId, action] = match;
     if (!clusterId) {
-      if (method === 'GET') return send(response, 200, { clusters: await context.listClusters() });
+      if (method === 'GET') return send(response, 200, { clusters: await context.listClusters(call) });
       if (method !== 'POST') throw methodNotAllowed('GET or POST');
-      const created = await context.createCluster(parse(createClusterRequestSchema, await readJson(request)));
+      const created = await context.createCluster(call, parse(createClusterRequestSchema, await readJson(request)));
       return send(response, 201, created);
     }
     if (action === 'refresh') {
       if (method !== 'POST') throw methodNotAllowed('POST');
-      await context.refreshCluster(clusterId);
+      await context.refreshCluster(call, clusterId);
       response.writeHead(202).end();
       return;
     }
+    if (action === 'revoke') {
+      if (method !== 'POST') throw methodNotAllowed('POST');
+      const body = parse(revokeRequestSchema, (await readJson(request)) ?? {});
+      return send(response, 200, await context.revokeCluster(call, clusterId, body.allSessions ?? false));
+    }
     if (action === 'lease') {
       if (method !== 'POST') throw methodNotAllowed('POST');
-      return send(response, 200, { lease: await context.renewLease(clusterId) });
+      return send(response, 200, { lease: await context.renewLease(call, clusterId) });
     }
     if (action === 'run') {
       if (method !== 'POST') throw methodNotAllowed('POST');
       const body = parse(runRequestSchema, await readJson(request));
-      return send(response, 200, { results: (await context.runOnCluster(clusterId, body)).map(workerResultToJson) });
+      return send(response, 200, { results: (await context.runOnCluster(call, clusterId, body)).map(workerResultToJson) });
     }
-    if (method === 'GET') return send(response, 200, await context.showCluster(clusterId));
+    if (method === 'GET') return send(response, 200, await context.showCluster(call, clusterId));
     if (method === 'DELETE') {
-      await context.deleteCluster(clusterId);
+      await context.deleteCluster(call, clusterId);
       response.writeHead(204).end();
       return;
     }
@@ -146,7 +163,9 @@ export function createAdminApi(context: AdminApiContext): (request: IncomingMess
     // The agent port's idle timeout bounds silent connections before a request; a run may take minutes to answer.
     // Receiving the request itself stays bounded by the server's requestTimeout.
     request.socket.setTimeout(0);
-    route(request, response).catch((err: unknown) => {
+    const requestId = randomUUID();
+    response.setHeader('x-request-id', requestId);
+    route(request, response, requestId).catch((err: unknown) => {
       const error = isCredfwdError(err) ? err : new CredfwdError('INTERNAL', 'internal error', 'see the replica log');
       if (!isCredfwdError(err)) context.logger.error({ reason: err instanceof Error ? err.message : String(err) }, 'admin request failed');
       if (response.headersSent) response.destroy();

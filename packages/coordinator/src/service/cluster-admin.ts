@@ -3,14 +3,22 @@ import {
   DEFAULT_DURATION_SECONDS,
   DEFAULT_LEASE_SECONDS,
   createMinter,
+  formatScope,
   nextRefreshAt,
   openCluster,
   planCluster,
+  type AuditLog,
   type CreateClusterRequest,
   type CredentialsOption,
   type CurrentCredentials,
   type Minted,
+  type RunRequest,
+  type WorkerResult,
 } from '../core/index.ts';
+import { audited, type AdminCall, type AuditDetails } from './admin-call.ts';
+import type { Governance } from './governance.ts';
+import type { ReplicaRuns } from './replica-runs.ts';
+import { revokeRoleSessions } from './role-revocation.ts';
 import type { ClusterStore, DeletedCluster, PublicClusterRecord } from './cluster-store.ts';
 import type { HeldClusters } from './held-clusters.ts';
 import type { ReplicaBus } from './replica-bus.ts';
@@ -23,7 +31,10 @@ export interface ClusterAdminContext {
   held: HeldClusters;
   refresh: ReplicaRefresh;
   bus: ReplicaBus;
+  runs: ReplicaRuns;
   logger: Logger;
+  governance: Governance;
+  audit: AuditLog;
   pin: string;
   /** `HOST:PORT` agents dial this replica at. */
   address(): string;
@@ -31,9 +42,14 @@ export interface ClusterAdminContext {
   presence(): ReplicaPresence | undefined;
 }
 
+function detailsOf(record: PublicClusterRecord): AuditDetails {
+  return { cluster: record.id, mode: record.mode, roleArn: record.roleArn, scopes: record.scopes };
+}
+
 /**
  * The admin API's cluster operations on the shared store: create, show,
- * delete and lease. Whatever changes a cluster is announced on the bus, so
+ * run, refresh, delete and lease, each checked against the policy and the
+ * actions audited. Whatever changes a cluster is announced on the bus, so
  * every replica's hub follows.
  */
 export class ClusterAdmin {
@@ -43,7 +59,12 @@ export class ClusterAdmin {
     this.#context = context;
   }
 
-  async create(request: CreateClusterRequest): Promise<unknown> {
+  create(call: AdminCall, request: CreateClusterRequest): Promise<unknown> {
+    const details: AuditDetails = { cluster: null };
+    return audited(this.#context.audit, 'create', call, details, () => this.#create(call, request, details));
+  }
+
+  async #create(call: AdminCall, request: CreateClusterRequest, details: AuditDetails): Promise<unknown> {
     const { store, held, refresh, bus, logger } = this.#context;
     const plan = planCluster({
       // zod types `role:ARN` as a plain string; planCluster checks it.
@@ -52,16 +73,29 @@ export class ClusterAdmin {
       ...(request.region ? { region: request.region } : {}),
       ...(request.delivery ? { delivery: request.delivery } : {}),
       ...(request.refreshIntervalSeconds ? { refreshIntervalSeconds: request.refreshIntervalSeconds } : {}),
+      ...(request.scopes ? { scopes: request.scopes } : {}),
     });
     const { spec } = plan;
+    const scopes = plan.scopes.map(formatScope);
+    const roleArn = spec.kind === 'role' ? spec.roleArn : null;
+    Object.assign(details, { mode: spec.kind, roleArn, scopes });
+    const durationSeconds = (spec.kind === 'role' ? spec.durationSeconds : undefined) ?? request.durationSeconds ?? DEFAULT_DURATION_SECONDS;
+    // CloudTrail must name the caller: only the break-glass admin may set another SourceIdentity.
+    if (spec.kind === 'role' && spec.sourceIdentity !== undefined && call.principal.via !== 'admin') {
+      throw new CredfwdError('POLICY_DENIED', 'on a service the SourceIdentity of a session is its principal', 'drop sourceIdentity from the request: the service sets it to you');
+    }
+    // Before anything is minted or stored: a denied request changes nothing.
+    this.#context.governance.policy.authorizeCreate(call.principal, {
+      mode: spec.kind, ...(roleArn ? { roleArn } : {}), durationSeconds, scopes, ...(request.workers !== undefined ? { workers: request.workers } : {}),
+    });
     if ((spec.kind === 'forward') !== (request.forwardedCredentials !== undefined)) {
       throw new CredfwdError('USAGE', 'forwardedCredentials go with credentials "forward", and only with it', 'credfwd launch --coordinator sends them; long-term keys never leave the launcher');
     }
     const { id, token, verifier } = openCluster();
-    const durationSeconds = request.durationSeconds ?? DEFAULT_DURATION_SECONDS;
+    details.cluster = id;
     let minted: Minted | null = null;
     if (spec.kind === 'role') {
-      const minter = createMinter(spec, { clusterId: id, durationSeconds, region: plan.region, logger });
+      const minter = createMinter(spec, { clusterId: id, durationSeconds, region: plan.region, logger, principal: call.principal.name });
       if (minter) minted = await refresh.mint(minter);
     } else if (request.forwardedCredentials) {
       const { expiration, ...credentials } = request.forwardedCredentials;
@@ -79,6 +113,9 @@ export class ClusterAdmin {
       leaseSeconds: request.leaseSeconds === undefined ? DEFAULT_LEASE_SECONDS : request.leaseSeconds,
       verifier,
       createdAt: new Date().toISOString(),
+      principal: call.principal.name,
+      roleArn,
+      scopes,
     };
     const current: CurrentCredentials | null = minted ? { seq: await store.nextSeq(), credentials: minted.credentials, expiresAt: minted.expiresAt, ...(refreshAt ? { refreshAt } : {}) } : null;
     await store.create(record, { spec, environ: plan.environ }, current);
@@ -87,7 +124,7 @@ export class ClusterAdmin {
     await bus.publish({ type: 'created', clusterId: id });
     // Replicas behind one load balancer share one public address: list it once.
     const addresses = [...new Set((await this.#context.presence()?.liveReplicas() ?? []).map((r) => r.address))];
-    logger.info({ clusterId: id, mode: spec.kind, leaseSeconds: record.leaseSeconds, expiresAt: minted?.expiresAt.toISOString(), region: plan.region, environ: redactEnviron(plan.environ) }, 'cluster created');
+    logger.info({ clusterId: id, principal: call.principal.name, mode: spec.kind, leaseSeconds: record.leaseSeconds, expiresAt: minted?.expiresAt.toISOString(), region: plan.region, environ: redactEnviron(plan.environ) }, 'cluster created');
     return {
       id,
       mode: spec.kind,
@@ -99,16 +136,55 @@ export class ClusterAdmin {
     };
   }
 
-  /** Every cluster; one deleted while the list is read drops out of it rather than failing it. */
-  async list(): Promise<unknown[]> {
-    const shown = await Promise.all((await this.#context.store.ids()).map((id) => this.describe(id).catch(() => undefined)));
+  /** Every cluster the caller may act on; one deleted while the list is read drops out of it rather than failing it. */
+  async list(call: AdminCall): Promise<unknown[]> {
+    const { store, governance } = this.#context;
+    const shown = await Promise.all((await store.ids()).map(async (id) => {
+      const record = await store.get(id).catch(() => undefined);
+      if (!record || !governance.policy.mayAct(call.principal, record.principal)) return undefined;
+      return this.#describe(record).catch(() => undefined);
+    }));
     return shown.filter((c) => c !== undefined);
   }
 
-  async describe(clusterId: string): Promise<unknown> {
-    const { store } = this.#context;
-    const record = await store.get(clusterId);
+  async describe(call: AdminCall, clusterId: string): Promise<unknown> {
+    return this.#describe(await this.#owned(call, clusterId));
+  }
+
+  /** Runs a command on every worker of a cluster the caller may act on. */
+  run(call: AdminCall, clusterId: string, request: RunRequest): Promise<WorkerResult[]> {
+    const details: AuditDetails = { cluster: clusterId };
+    return audited(this.#context.audit, 'run', call, details, async () => {
+      Object.assign(details, detailsOf(await this.#owned(call, clusterId)));
+      return this.#context.runs.run(clusterId, request);
+    });
+  }
+
+  /** Refreshes a role cluster now. */
+  refreshNow(call: AdminCall, clusterId: string): Promise<void> {
+    const details: AuditDetails = { cluster: clusterId };
+    return audited(this.#context.audit, 'refresh', call, details, async () => {
+      Object.assign(details, detailsOf(await this.#owned(call, clusterId)));
+      await this.#context.refresh.runNow(clusterId);
+    });
+  }
+
+  /** The cluster's record when it exists and the caller may act on it; CLUSTER_NOT_FOUND or POLICY_DENIED (audited) otherwise. */
+  async #owned(call: AdminCall, clusterId: string): Promise<PublicClusterRecord> {
+    const record = await this.#context.store.get(clusterId);
     if (!record) throw new CredfwdError('CLUSTER_NOT_FOUND', `cluster ${clusterId} does not exist`, 'it may have been deleted; list clusters with GET /v1/clusters');
+    try {
+      this.#context.governance.policy.authorizeOn(call.principal, record.principal, clusterId);
+    } catch (err) {
+      this.#context.audit.record({ action: 'denied', outcome: 'denied', principal: call.principal.name, requestId: call.requestId, ...detailsOf(record), code: 'POLICY_DENIED', reason: (err as Error).message });
+      throw err;
+    }
+    return record;
+  }
+
+  async #describe(record: PublicClusterRecord): Promise<unknown> {
+    const { store } = this.#context;
+    const clusterId = record.id;
     const current = await store.current(clusterId);
     const refresh = await store.refreshStatus(clusterId);
     const agents = await this.#context.presence()?.agentsOf(clusterId) ?? [];
@@ -118,6 +194,9 @@ export class ClusterAdmin {
       delivery: record.delivery,
       region: record.region,
       createdAt: record.createdAt,
+      principal: record.principal,
+      roleArn: record.roleArn,
+      scopes: record.scopes,
       lease: await this.#lease(clusterId, record.leaseSeconds),
       credentials: current ? { seq: current.seq, expiresAt: current.expiresAt.toISOString(), nextRefreshAt: current.refreshAt?.toISOString() ?? null } : null,
       refresh: refresh ?? null,
@@ -125,16 +204,39 @@ export class ClusterAdmin {
     };
   }
 
-  /** Throws CLUSTER_NOT_FOUND unless the cluster exists. */
-  async mustExist(clusterId: string): Promise<void> {
-    if (!(await this.#context.store.get(clusterId))) throw new CredfwdError('CLUSTER_NOT_FOUND', `cluster ${clusterId} does not exist`, 'it may have been deleted');
+  delete(call: AdminCall, clusterId: string): Promise<void> {
+    const details: AuditDetails = { cluster: clusterId };
+    return audited(this.#context.audit, 'delete', call, details, async () => {
+      Object.assign(details, detailsOf(await this.#owned(call, clusterId)));
+      const deleted = await this.#context.store.delete(clusterId);
+      if (!deleted) throw new CredfwdError('CLUSTER_NOT_FOUND', `cluster ${clusterId} does not exist`, 'it may have been deleted already, or its lease lapsed');
+      await this.cleanUpDeleted(clusterId, deleted);
+      this.#context.logger.info({ clusterId, principal: call.principal.name }, 'cluster deleted');
+    });
   }
 
-  async delete(clusterId: string): Promise<void> {
-    const deleted = await this.#context.store.delete(clusterId);
-    if (!deleted) throw new CredfwdError('CLUSTER_NOT_FOUND', `cluster ${clusterId} does not exist`, 'it may have been deleted already, or its lease lapsed');
-    await this.cleanUpDeleted(clusterId, deleted);
-    this.#context.logger.info({ clusterId }, 'cluster deleted');
+  /**
+   * Deletes a role cluster and denies its sessions on the role, so that
+   * credentials copied off a worker stop working too; `allSessions` denies
+   * every session of the role issued before now. When IAM refuses, the
+   * cluster is deleted all the same and REVOKE_FAILED says what is left.
+   */
+  revoke(call: AdminCall, clusterId: string, allSessions: boolean): Promise<unknown> {
+    const details: AuditDetails = { cluster: clusterId };
+    return audited(this.#context.audit, 'revoke', call, details, async () => {
+      const record = await this.#owned(call, clusterId);
+      Object.assign(details, detailsOf(record));
+      if (record.mode !== 'role' || !record.roleArn) {
+        throw new CredfwdError('CONFIG_INVALID', `cluster ${clusterId} forwards no role (${record.mode}): there is no role to put a deny on`, 'delete it instead (credfwd clusters delete); forwarded launcher sessions end at their expiry');
+      }
+      if (allSessions) this.#context.governance.policy.authorizeRevokeAll(call.principal, record.roleArn);
+      const deleted = await this.#context.store.delete(clusterId);
+      if (!deleted) throw new CredfwdError('CLUSTER_NOT_FOUND', `cluster ${clusterId} does not exist`, 'it may have been deleted already, or its lease lapsed');
+      await this.cleanUpDeleted(clusterId, deleted);
+      const revocation = await revokeRoleSessions({ roleArn: record.roleArn, clusterId, allSessions }, record.region);
+      this.#context.logger.warn({ clusterId, principal: call.principal.name, role: record.roleArn, policy: revocation.policyName }, 'cluster revoked');
+      return { id: clusterId, roleArn: record.roleArn, policyName: revocation.policyName, allSessions };
+    });
   }
 
   /** After a deletion (by hand or by lapse): no refresh job left, agents revoked on every replica. */
@@ -144,11 +246,12 @@ export class ClusterAdmin {
     await this.#context.bus.publish({ type: 'revoked', clusterId });
   }
 
-  async renewLease(clusterId: string): Promise<unknown> {
+  async renewLease(call: AdminCall, clusterId: string): Promise<unknown> {
     const { store } = this.#context;
-    const record = await store.get(clusterId);
     const gone = (): CredfwdError => new CredfwdError('CLUSTER_NOT_FOUND', `cluster ${clusterId} does not exist`, 'its lease lapsed or it was deleted; its agents were revoked');
-    if (!record) throw gone();
+    const record = await this.#owned(call, clusterId).catch((err: unknown) => {
+      throw (err as CredfwdError).code === 'CLUSTER_NOT_FOUND' ? gone() : err;
+    });
     if (record.leaseSeconds === null) return null;
     const expiresAt = await store.renewLease(clusterId, record.leaseSeconds);
     if (!expiresAt) throw gone();

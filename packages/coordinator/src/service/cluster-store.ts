@@ -17,6 +17,12 @@ export interface PublicClusterRecord {
   /** SHA-256 of the join token: enough to check proofs, useless to join. */
   verifier: string;
   createdAt: string;
+  /** Who created it: under a policy, only they (and the break-glass admin) may act on it. Null before principals existed. */
+  principal: string | null;
+  /** The role it assumes (role mode); not a secret, and what an operator looks for in CloudTrail. */
+  roleArn: string | null;
+  /** Canonical scopes its sessions are scoped down to. */
+  scopes: string[];
 }
 
 /** What is sealed with the state key before it reaches Redis. */
@@ -36,6 +42,10 @@ const publicSchema = z.object({
   leaseSeconds: z.number().int().nullable().default(null),
   verifier: z.string(),
   createdAt: z.string(),
+  // Records written before governance existed have none of these.
+  principal: z.string().nullable().default(null),
+  roleArn: z.string().nullable().default(null),
+  scopes: z.array(z.string()).default([]),
 });
 const storedCredentialsSchema = z.object({
   seq: z.number().int(),
@@ -164,12 +174,13 @@ export class ClusterStore {
   }
 
   /** Stores newer credentials; false when the cluster is gone (deleted meanwhile). */
-  async saveCurrent(clusterId: string, current: CurrentCredentials): Promise<boolean> {
+  async saveCurrent(clusterId: string, current: CurrentCredentials, refresh?: RefreshStatusJson): Promise<boolean> {
     const jwe = await this.#sealCredentials(current);
-    // HSET only if the cluster still has its record, so a refresh racing a deletion leaves nothing behind.
+    // HSET only if the cluster still has its record, so a refresh racing a deletion leaves nothing behind;
+    // with the refresh status in the same step, so no reader sees new credentials beside the old status.
     const saved = await this.#redis.eval(
-      "if redis.call('HEXISTS', KEYS[1], 'public') == 1 then redis.call('HSET', KEYS[1], 'current', ARGV[1]) return 1 end return 0",
-      1, this.#keys.cluster(clusterId), jwe,
+      "if redis.call('HEXISTS', KEYS[1], 'public') == 1 then redis.call('HSET', KEYS[1], 'current', ARGV[1]) if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'refresh', ARGV[2]) end return 1 end return 0",
+      1, this.#keys.cluster(clusterId), jwe, refresh ? JSON.stringify(refresh) : '',
     );
     return saved === 1;
   }

@@ -7,6 +7,7 @@ import {
   refreshErrorOf,
   refreshStatusToJson,
   refreshedStatus,
+  type AuditLog,
   type CurrentCredentials,
   type Minted,
   type Minter,
@@ -25,6 +26,8 @@ export interface ReplicaRefreshOptions {
   bus: ReplicaBus;
   metrics: ReplicaMetrics;
   logger: Logger;
+  /** Where each scheduled refresh's audit line goes (a forced one is audited by the admin API too, as the request). */
+  audit: AuditLog;
   /** BullMQ's own connection and key prefix. */
   connection: ConnectionOptions;
   prefix: string;
@@ -135,7 +138,7 @@ export class ReplicaRefresh {
     }
     const record = await store.get(clusterId);
     if (!record) return;
-    const minter = createMinter(secret.spec, { clusterId, durationSeconds: record.durationSeconds, region: record.region, logger });
+    const minter = createMinter(secret.spec, { clusterId, durationSeconds: record.durationSeconds, region: record.region, logger, ...(record.principal ? { principal: record.principal } : {}) });
     if (!minter) return;
     let minted: Minted;
     try {
@@ -144,16 +147,22 @@ export class ReplicaRefresh {
       // Deleted while minting: the job completes (and is removed) rather than being retried or kept as failed.
       if (!(await store.get(clusterId))) return;
       await this.#failed(record, current, err);
+      this.#audited(record, { outcome: 'failed', code: refreshErrorOf(err, new Date()).code, reason: reason(err) });
       throw err;
     }
     const refreshAt = nextRefreshAt(minted.expiresAt, Date.now(), Math.random, record.refreshIntervalSeconds ?? undefined);
     const next = await store.nextSeq();
-    if (!(await store.saveCurrent(clusterId, { seq: next, credentials: minted.credentials, expiresAt: minted.expiresAt, refreshAt }))) return;
+    const status = refreshStatusToJson(refreshedStatus(minted.expiresAt, new Date(), refreshAt));
+    if (!(await store.saveCurrent(clusterId, { seq: next, credentials: minted.credentials, expiresAt: minted.expiresAt, refreshAt }, status))) return;
     await this.schedule({ clusterId, seq: next }, refreshAt.getTime() - Date.now());
-    await store.saveRefreshStatus(clusterId, refreshStatusToJson(refreshedStatus(minted.expiresAt, new Date(), refreshAt)));
     metrics.refresh('success');
+    this.#audited(record, { outcome: 'ok' });
     logger.info({ clusterId, seq: next, expiresAt: minted.expiresAt.toISOString() }, 'credentials refreshed');
     await bus.publish({ type: 'credentials', clusterId, seq: next });
+  }
+
+  #audited(record: PublicClusterRecord, result: { outcome: 'ok' | 'failed'; code?: string; reason?: string }): void {
+    this.#options.audit.record({ action: 'refresh', ...result, principal: record.principal, cluster: record.id, mode: record.mode, roleArn: record.roleArn, scopes: record.scopes, requestId: null });
   }
 
   async #failed(record: PublicClusterRecord, current: CurrentCredentials, err: unknown): Promise<void> {

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import type { Logger } from '@credfwd/shared';
-import { AgentHub, listenForAgents, splitHostPort, type AdmissionLimits, type TlsIdentity } from '../core/index.ts';
+import { isCredfwdError, type Logger } from '@credfwd/shared';
+import { AgentHub, listenForAgents, openAuditLog, splitHostPort, type AdmissionLimits, type AuditLog, type TlsIdentity } from '../core/index.ts';
 import { createAdminApi } from './admin-api.ts';
 import { ClusterAdmin } from './cluster-admin.ts';
 import { ClusterStore } from './cluster-store.ts';
+import { Governance } from './governance.ts';
 import { HeldClusters } from './held-clusters.ts';
 import { LeaseSweep } from './lease-sweep.ts';
 import { RedisKeys } from './redis-keys.ts';
@@ -44,6 +45,10 @@ export interface ReplicaOptions {
   refreshSweepMs?: number;
   /** How often the replica looks for clusters whose lease lapsed (default 1 s). */
   leaseSweepMs?: number;
+  /** Policy file (JSON or YAML) of principals and rules; without one every principal may do everything. */
+  policyFile?: string;
+  /** Where audit lines go; stderr when absent. The replica closes it. */
+  audit?: AuditLog;
 }
 
 function reason(err: unknown): string {
@@ -76,12 +81,17 @@ export class Replica {
   readonly #runs: ReplicaRuns;
   readonly #admin: ClusterAdmin;
   readonly #leaseSweep: LeaseSweep;
+  readonly #governance: Governance;
+  readonly #audit: AuditLog;
   #presence: ReplicaPresence | undefined;
   #closing: Promise<void> | undefined;
 
-  private constructor(options: ReplicaOptions, redis: Redis, tls: TlsIdentity) {
+  private constructor(options: ReplicaOptions, redis: Redis, tls: TlsIdentity, governance: Governance) {
     this.#options = options;
     const logger = options.logger;
+    this.#governance = governance;
+    const audit = options.audit ?? openAuditLog(undefined);
+    this.#audit = audit;
     this.#logger = logger;
     this.#redis = redis;
     this.pin = tls.pin;
@@ -104,19 +114,18 @@ export class Replica {
       ...(options.heartbeatIntervalMs ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
       ...(options.limits ? { limits: options.limits } : {}),
       onRequest: createAdminApi({
-        adminToken: options.secrets.adminToken,
+        governance,
         replicaId: this.replicaId,
         logger,
-        createCluster: (request) => this.#admin.create(request),
-        listClusters: () => this.#admin.list(),
-        showCluster: (id) => this.#admin.describe(id),
-        runOnCluster: async (id, request) => {
-          await this.#admin.mustExist(id);
-          return this.#runs.run(id, request);
-        },
-        refreshCluster: (id) => this.#refresh.runNow(id),
-        deleteCluster: (id) => this.#admin.delete(id),
-        renewLease: (id) => this.#admin.renewLease(id),
+        createCluster: (call, request) => this.#admin.create(call, request),
+        listClusters: (call) => this.#admin.list(call),
+        showCluster: (call, id) => this.#admin.describe(call, id),
+        runOnCluster: (call, id, request) => this.#admin.run(call, id, request),
+        refreshCluster: (call, id) => this.#admin.refreshNow(call, id),
+        deleteCluster: (call, id) => this.#admin.delete(call, id),
+        revokeCluster: (call, id, allSessions) => this.#admin.revoke(call, id, allSessions),
+        renewLease: (call, id) => this.#admin.renewLease(call, id),
+        refused: ({ requestId }, code) => audit.record({ action: 'denied', outcome: 'denied', principal: null, requestId, code }),
         metrics: () => metrics.render(),
         redisReachable: () => redisReachable(this.#redis),
       }),
@@ -129,13 +138,14 @@ export class Replica {
       bus: this.#bus,
       metrics,
       logger,
+      audit,
       connection: this.#bullConnection,
       prefix: keys.bull,
       ...(options.refreshSweepMs ? { sweepMs: options.refreshSweepMs } : {}),
     });
     const presence = (): ReplicaPresence | undefined => this.#presence;
     this.#runs = new ReplicaRuns({ replicaId: this.replicaId, hub: this.hub, bus: this.#bus, logger, presence });
-    this.#admin = new ClusterAdmin({ store, held: this.#held, refresh: this.#refresh, bus: this.#bus, logger, pin: this.pin, address: () => this.address, presence });
+    this.#admin = new ClusterAdmin({ store, held: this.#held, refresh: this.#refresh, runs: this.#runs, bus: this.#bus, logger, governance, audit, pin: this.pin, address: () => this.address, presence });
     this.hub.on('refused', (code) => metrics.refused(code));
     this.hub.on('agent-ready', (clusterId, agentId, seq) => {
       const remote = this.hub.agent(clusterId, agentId)?.remote ?? '';
@@ -151,7 +161,11 @@ export class Replica {
       lapsed: () => store.lapsedLeases(100),
       deleteIfLapsed: async (id) => {
         const deleted = await store.delete(id, true);
-        if (deleted) await this.#admin.cleanUpDeleted(id, deleted);
+        if (deleted) {
+          await this.#admin.cleanUpDeleted(id, deleted);
+          // Nobody asked: the service deleted it because its launcher stopped renewing.
+          audit.record({ action: 'delete', outcome: 'ok', principal: null, cluster: id, reason: 'its lease lapsed' });
+        }
         return deleted;
       },
     }, options.leaseSweepMs);
@@ -161,6 +175,8 @@ export class Replica {
   static async start(options: ReplicaOptions): Promise<Replica> {
     const listen = splitHostPort(options.listen, 'listen address');
     if (options.publicAddress !== undefined) splitHostPort(options.publicAddress, 'public address');
+    // Before Redis: a bad policy stops the replica at once, naming the line at fault.
+    const governance = new Governance({ ...(options.policyFile !== undefined ? { policyFile: options.policyFile } : {}), adminToken: options.secrets.adminToken, logger: options.logger });
     const redis = new Redis(options.redisUrl, { lazyConnect: true });
     redis.on('error', (err) => options.logger.warn({ reason: err.message }, 'Redis connection error; ioredis reconnects by itself'));
     try {
@@ -173,7 +189,7 @@ export class Replica {
     try {
       const keys = new RedisKeys(options.redisPrefix ?? 'credfwd');
       const tls = options.tls ?? (await loadSharedTlsIdentity(redis, keys.tls, options.secrets.stateKey));
-      replica = new Replica(options, redis, tls);
+      replica = new Replica(options, redis, tls, governance);
     } catch (err) {
       redis.disconnect();
       throw err;
@@ -206,6 +222,24 @@ export class Replica {
     this.#logger.info({ replicaId: this.replicaId, address: this.address, pin: this.pin }, 'replica listening');
   }
 
+  /**
+   * Reads the policy file again (SIGHUP). A bad file keeps the policy in
+   * force and logs why; clusters are untouched either way. Audited.
+   */
+  reloadPolicy(): boolean {
+    try {
+      this.#governance.reload();
+      this.#audit.record({ action: 'policy-reload', outcome: 'ok', principal: null });
+      this.#logger.warn({ policy: this.#options.policyFile }, 'policy reloaded');
+      return true;
+    } catch (err) {
+      const why = reason(err);
+      this.#audit.record({ action: 'policy-reload', outcome: 'failed', principal: null, code: isCredfwdError(err) ? err.code : 'INTERNAL', reason: why });
+      this.#logger.error({ reason: why }, 'policy reload failed; the previous policy stays in force');
+      return false;
+    }
+  }
+
   /** Leaves the service cleanly: agents reconnect to another replica. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
@@ -218,6 +252,7 @@ export class Replica {
       this.#subscriber.disconnect();
       this.#bullConnection.disconnect();
       this.#redis.disconnect();
+      this.#audit.close();
     })();
     return this.#closing;
   }
