@@ -1,7 +1,7 @@
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +9,9 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
+
+// Process inspection lives beside this file; re-exported so tests import hosts and their processes from one place.
+export { hostProcesses, leftoverProcesses, localSshProcesses, pollUntil, processTexts, type HostProcess } from './ssh-host-processes.ts';
 
 /** One test host: a network namespace with its own sshd, reached over a veth pair. */
 export interface SshHost {
@@ -257,54 +260,6 @@ async function stopHost(host: Started): Promise<void> {
   await run('ip', ['netns', 'del', host.namespace]).catch(() => {});
   // Deleting the namespace destroys the veth pair; this is for a pair that outlived it.
   await run('ip', ['link', 'del', host.link]).catch(() => {});
-}
-
-/** A process's argv and environment as /proc shows them (NUL-separated), or undefined once it is gone. */
-export async function processTexts(pid: number): Promise<{ pid: number; cmdline: string; environ: string } | undefined> {
-  try {
-    const [cmdline, environ] = await Promise.all([readFile(`/proc/${pid}/cmdline`, 'utf8'), readFile(`/proc/${pid}/environ`, 'utf8')]);
-    return { pid, cmdline, environ };
-  } catch {
-    return undefined;
-  }
-}
-
-/** Polls `done` every 50 ms until it holds; throws `message` once `timeoutMs` have passed. */
-export async function pollUntil(done: () => Promise<boolean>, timeoutMs: number, message: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await done())) {
-    if (Date.now() > deadline) throw new Error(`${message} (within ${timeoutMs} ms)`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-/** The `ssh` client processes on this side that use `configFile`: one per open session. */
-export async function localSshProcesses(configFile: string): Promise<{ pid: number; cmdline: string; environ: string }[]> {
-  const found = [];
-  for (const entry of await readdir('/proc')) {
-    const texts = /^\d+$/.test(entry) ? await processTexts(Number(entry)) : undefined;
-    if (texts?.cmdline.startsWith('ssh\0') && texts.cmdline.includes(configFile)) found.push(texts);
-  }
-  return found;
-}
-
-/**
- * Polls until no host has a process but its sshd, or the deadline passes;
- * returns what is left (host and argv), empty when nothing is.
- */
-export async function leftoverProcesses(hosts: readonly SshHost[], timeoutMs: number): Promise<string[]> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const left: string[] = [];
-    for (const host of hosts) {
-      for (const pid of await host.processes()) {
-        const texts = await processTexts(pid);
-        if (texts) left.push(`${host.alias} pid ${pid}: ${texts.cmdline.replaceAll('\0', ' ').slice(0, 200)}`);
-      }
-    }
-    if (left.length === 0 || Date.now() > deadline) return left;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 function once(fn: () => Promise<void>): () => Promise<void> {

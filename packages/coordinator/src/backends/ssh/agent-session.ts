@@ -1,12 +1,14 @@
 import type { ChildProcess } from 'node:child_process';
 import { CredfwdError, formatJoinString, parseJoinString } from '@credfwd/shared';
 import { AGENT_SCRIPT, remoteCommand } from './remote-scripts.ts';
-import { sshArgv, sshMissing, spawnSsh, type SshSettings } from './ssh-command.ts';
+import { launchAborted, sshArgv, sshMissing, spawnSsh, type SshSettings } from './ssh-command.ts';
 import { SSH_FAILURE_STATUS, lastLines, sshFailure } from './ssh-errors.ts';
 import type { SshHost } from './ssh-host.ts';
 
 /** Kept of each session's stderr (ssh's and the agent's), to explain an end. */
 const STDERR_TAIL_CHARS = 8192;
+/** How long an aborted session's agent has to stop after its stdin ended, before ssh is killed. */
+const ABORT_GRACE_MS = 5_000;
 // ssh prints this at LogLevel INFO when sshd chose the port of `-R 0:…`.
 const ALLOCATED_PORT = /Allocated port (\d+) for remote forward/;
 
@@ -23,6 +25,8 @@ export interface AgentSessionSpec {
   joinString: string;
   workerEnv: Readonly<Record<string, string>>;
   echoLogs: boolean;
+  /** The launch's abort: stops the wait for the tunnel's port, which may otherwise last the whole connect timeout. */
+  signal?: AbortSignal;
 }
 
 /** How a session ended. */
@@ -81,14 +85,18 @@ export class AgentSession {
     const child = spawnSsh(sshArgv(spec.settings, spec.host, extra, command));
     const session = new AgentSession(spec, child);
     try {
-      const port = spec.tunnelTo === undefined ? undefined : await session.#tunnelPort(spec.settings.connectTimeoutSeconds * 1000 + 20_000);
+      const port = spec.tunnelTo === undefined ? undefined : await session.#tunnelPort(spec.settings.connectTimeoutSeconds * 1000 + 20_000, spec.signal);
       const joinString = port === undefined ? spec.joinString : throughTunnel(spec.joinString, port);
       const env = Object.entries(spec.workerEnv).map(([name, value]) => `${name}=${value}\n`).join('');
       child.stdin!.write(`${env}\n${joinString}\n`);
       session.#established = true;
     } catch (err) {
-      session.kill('SIGKILL');
+      // Aborted: ended by its stdin as close() ends agents, so none runs on the host once open() rejects. Failed: ssh is killed.
+      if (spec.signal?.aborted) session.endInput();
+      else session.kill('SIGKILL');
+      const kill = setTimeout(() => session.kill('SIGKILL'), ABORT_GRACE_MS);
       await session.exited;
+      clearTimeout(kill);
       throw err;
     }
     return session;
@@ -130,13 +138,14 @@ export class AgentSession {
     );
   }
 
-  #tunnelPort(timeoutMs: number): Promise<number> {
+  #tunnelPort(timeoutMs: number, signal: AbortSignal | undefined): Promise<number> {
     return new Promise((resolve, reject) => {
       const stderr = this.#child.stderr!;
       const finish = (outcome: number | CredfwdError): void => {
         clearTimeout(timer);
         stderr.off('data', onData);
         this.#child.off('error', onError);
+        signal?.removeEventListener('abort', onAbort);
         if (typeof outcome === 'number') resolve(outcome);
         else reject(outcome);
       };
@@ -145,6 +154,7 @@ export class AgentSession {
         if (port !== undefined) finish(Number(port));
       };
       const onError = (err: NodeJS.ErrnoException): void => finish(sshMissing(err));
+      const onAbort = (): void => finish(launchAborted());
       const timer = setTimeout(() => finish(new CredfwdError(
         'SSH_FAILED',
         `ssh to ${this.host.name} did not report the reverse tunnel's port within ${Math.round(timeoutMs / 1000)} s`,
@@ -152,6 +162,8 @@ export class AgentSession {
       )), timeoutMs);
       stderr.on('data', onData);
       this.#child.once('error', onError);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      if (signal?.aborted) onAbort();
       onData();
       void this.exited.then((end) => finish(this.failure(end)));
     });

@@ -58,18 +58,35 @@ export class SshAgents implements LaunchedAgents {
    */
   async stop(): Promise<void> {
     this.#stopping = true;
-    for (const s of this.#sessions) s.endInput();
-    const all = Promise.all(this.#sessions.map((s) => s.exited));
-    const term = setTimeout(() => { for (const s of this.#sessions) s.kill('SIGTERM'); }, STOP_GRACE_MS);
-    const kill = setTimeout(() => { for (const s of this.#sessions) s.kill('SIGKILL'); }, STOP_GRACE_MS * 2);
-    await all;
-    clearTimeout(term);
-    clearTimeout(kill);
+    await stopSessions(this.#sessions);
   }
 
-  /** Ends every session at once: each remote agent sees its stdin end and stops its workloads. */
+  /**
+   * Signals every agent at once, as agents over SSH are signalled: each
+   * session's stdin ends, and its agent stops its workloads and exits. ssh
+   * itself is left to end with its agent, so stop() still waits for them;
+   * killing ssh here let an interrupted launcher exit while its agents
+   * still ran on the hosts (remote processes get no signal from it anyway).
+   */
   terminate(): void {
     this.#stopping = true;
-    for (const s of this.#sessions) s.kill('SIGTERM');
+    for (const s of this.#sessions) s.endInput();
   }
+}
+
+/**
+ * Ends every session's stdin (the agents' lifeline) and waits for the
+ * sessions to end, which they do once their agents have stopped; ssh
+ * processes still running after the grace are signalled, then killed.
+ * Waiting is the point: once this resolves, nothing of these sessions runs
+ * on any host (killing ssh at once would return while agents still run).
+ */
+export async function stopSessions(sessions: readonly AgentSession[]): Promise<void> {
+  for (const s of sessions) s.endInput();
+  const all = Promise.all(sessions.map((s) => s.exited));
+  const term = setTimeout(() => { for (const s of sessions) s.kill('SIGTERM'); }, STOP_GRACE_MS);
+  const kill = setTimeout(() => { for (const s of sessions) s.kill('SIGKILL'); }, STOP_GRACE_MS * 2);
+  await all;
+  clearTimeout(term);
+  clearTimeout(kill);
 }

@@ -5,7 +5,7 @@ import type { AgentProgram } from '../agent-program.ts';
 import type { AgentLaunchRequest, LaunchBackend } from '../launch-backend.ts';
 import { AgentSession } from './agent-session.ts';
 import { probeHost, remoteAgentPath, type HostProbe } from './preflight.ts';
-import { SshAgents, type FailedHost, type HostReport } from './ssh-agents.ts';
+import { SshAgents, stopSessions, type FailedHost, type HostReport } from './ssh-agents.ts';
 import { launchAborted, type SshSettings } from './ssh-command.ts';
 import { parseSshHosts, type SshHost } from './ssh-host.ts';
 import { ensureAgent } from './upload.ts';
@@ -90,7 +90,8 @@ export class SshBackend implements LaunchBackend {
     const started = await this.#onEveryHost(placed, (p) => p.probe.host, failed, async (p) => ({ ...p, sessions: await this.#startHost(p.probe, sha256, request) }));
     const sessions = started.flatMap((s) => s.sessions);
     if (signal?.aborted) {
-      await endSessions(sessions);
+      // Ended as close() ends them, by stdin, and waited for: killing ssh let an interrupted launcher exit while agents still ran on the hosts.
+      await stopSessions(sessions);
       throw launchAborted();
     }
     for (const f of failed) logger.warn({ host: f.host, code: f.error.code, reason: f.error.message }, 'host left out of the cluster');
@@ -110,7 +111,7 @@ export class SshBackend implements LaunchBackend {
       else failed.push({ host: hostOf(items[i]!).name, error: asCredfwdError(outcome.reason) });
     }
     if (failed.length > 0 && (!this.#allowPartial || done.length === 0 || failed.some((f) => f.error.code === 'ABORTED'))) {
-      await endSessions(done.flatMap((d) => (isStarted(d) ? d.sessions : [])));
+      await stopSessions(done.flatMap((d) => (isStarted(d) ? d.sessions : [])));
       throw hostsFailed(failed, this.#hosts.length);
     }
     return done;
@@ -129,11 +130,12 @@ export class SshBackend implements LaunchBackend {
       joinString: request.joinString,
       workerEnv: request.workerEnv ?? {},
       echoLogs: request.echoLogs ?? false,
+      ...(request.signal ? { signal: request.signal } : {}),
     })));
     const opened = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
     const failure = settled.find((s) => s.status === 'rejected');
     if (failure) {
-      await endSessions(opened);
+      await stopSessions(opened);
       throw failure.reason;
     }
     return opened;
@@ -142,12 +144,6 @@ export class SshBackend implements LaunchBackend {
 
 function isStarted(item: unknown): item is { sessions: AgentSession[] } {
   return typeof item === 'object' && item !== null && 'sessions' in item;
-}
-
-/** Ends sessions of a launch that fails: their agents see stdin end and stop. */
-async function endSessions(sessions: readonly AgentSession[]): Promise<void> {
-  for (const s of sessions) s.kill('SIGTERM');
-  await Promise.all(sessions.map((s) => s.exited));
 }
 
 function asCredfwdError(err: unknown): CredfwdError {
