@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
+import { AGENT_BUNDLE_FILE_NAME, writeAgentBundle } from '../backends/index.ts';
 import { DEFAULT_LEASE_SECONDS } from '../core/index.ts';
 import { reportError, usage } from './cli-errors.ts';
 import { registerClustersCommand } from './clusters-command.ts';
@@ -66,6 +67,15 @@ function program(): Command {
       process.exitCode = await serve(flags);
     });
   registerClustersCommand(cli);
+  cli.command('agent-bundle')
+    .description('write the whole worker agent as one file that runs with node 20+ and nothing else installed')
+    .option('-o, --out <file>', 'where to write it', AGENT_BUNDLE_FILE_NAME)
+    .action(async (flags: { out: string }) => {
+      if (flags.out.trim() === '') throw usage('--out is empty', `give --out a file path, or leave it out for ./${AGENT_BUNDLE_FILE_NAME}`);
+      const written = await writeAgentBundle(flags.out);
+      process.stdout.write(`wrote ${written.path} (${written.bytes} bytes, sha256 ${written.sha256})\n`);
+      process.stdout.write(`run it on a worker with the join string in CREDFWD_JOIN: node ${written.path} join\n`);
+    });
   return cli;
 }
 
