@@ -1,3 +1,4 @@
+import type { AgentFootprintResult, LaunchFloorResult } from './agent-footprint.ts';
 import type { EndpointResult } from './endpoint.ts';
 import { AGENT_IDLE_MS, type FanoutResult } from './fanout.ts';
 import type { ReplicaFanoutResult } from './fanout-replicas.ts';
@@ -23,6 +24,8 @@ export interface Results {
   sts: Outcome<StsResult>[];
   endpoint: Outcome<EndpointResult>[];
   launch: Outcome<LaunchResult>[];
+  agentFootprint: Outcome<AgentFootprintResult>[];
+  launchFloor: Outcome<LaunchFloorResult>[];
 }
 
 /** Targets from issue 7. */
@@ -32,6 +35,10 @@ export const TARGETS = {
   endpointRps: 10_000,
   endpointP99Ms: 2,
   floodP99Ms: 100,
+  /** Agent idle RSS over a bare `node`'s, the same binary in the same run. */
+  agentOverBareMiB: 10,
+  /** Local workers ready against as many bare `node -e 0` started at once. */
+  launchOverBareRatio: 3,
 } as const;
 
 const KiB = 1024;
@@ -234,10 +241,43 @@ function launchSection(outcomes: Outcome<LaunchResult>[]): string {
     '',
     '`launchCluster({ workers: N })` in role mode against moto, from the call to the first worker and to every worker holding',
     'credentials: coordinator start (a fresh self-signed certificate), one AssumeRole, N `credfwd-agent` processes starting',
-    '(each a Node process loading TypeScript), their handshakes and first pushes.',
+    '(each a Node process running the one-file agent), their handshakes and first pushes.',
     '',
     table(['workers', 'first worker ready, s', 'all workers ready, s'], rows),
     failures(outcomes),
+  ].join('\n');
+}
+
+function footprintSection(footprint: Outcome<AgentFootprintResult>[], launchFloor: Outcome<LaunchFloorResult>[]): string {
+  const idleRows = values(footprint).flatMap((r) => r.idle.map((i) => {
+    const over = (i.agentBytes - i.bareBytes) / MiB;
+    return [i.nodeVersion, num(i.bareBytes / MiB, 1), num(i.agentBytes / MiB, 1), num(over, 1), `${num(i.agentBytes / i.bareBytes, 2)}×`, `≤ +${TARGETS.agentOverBareMiB} MiB`, verdict(over <= TARGETS.agentOverBareMiB),
+      num(i.tlsClientBytes / MiB, 1), num((i.agentBytes - i.tlsClientBytes) / MiB, 1)];
+  }));
+  const launchRows = values(launchFloor).map((r) => {
+    const ratio = r.clusterReadySeconds / r.bareNodeSeconds;
+    return [num(r.workers), num(r.rounds), num(r.bareNodeSeconds, 2), num(r.clusterReadySeconds, 2), `${num(ratio, 1)}×`, `≤ ${TARGETS.launchOverBareRatio}×`, verdict(ratio <= TARGETS.launchOverBareRatio)];
+  });
+  const bundle = values(footprint)[0];
+  return [
+    '## Agent footprint and launch, against floors from the same run',
+    '',
+    'Each figure beside its floor, measured in the same run on the same machine, so that a slower or busier machine moves',
+    'both sides together. **Idle RSS**: the one-file agent (`node credfwd-agent.mjs join`, what `credfwd agent-bundle` writes',
+    'and local workers run) joined to a role cluster on moto and holding its credentials, beside an idle bare `node` started',
+    `at the same moment by the same binary; both read (VmRSS) ${num(AGENT_IDLE_MS / 1000)} s after the agent acknowledged its credentials. The`,
+    'distribution\'s Node 20 is measured too when it is installed, as older worker images carry it. A third floor, a `node`',
+    'that only holds one idle TLS connection (to a server with the coordinator\'s kind of certificate), shows what any agent',
+    'of a TLS coordinator costs before its own code. **Launch**:',
+    '`launchCluster({ workers: N, credentials: null })` to every local worker joined, beside N bare `node -e 0` started at',
+    'once until the last has exited; the two alternate, and each is the median of its rounds.',
+    '',
+    table(['node', 'bare node idle RSS, MiB', 'agent idle RSS, MiB', 'difference, MiB', 'ratio', 'target', 'result', 'node holding one TLS connection, MiB', 'agent over it, MiB'], idleRows),
+    '',
+    table(['workers', 'rounds', `N bare \`node -e 0\` at once, s`, 'N local workers ready, s', 'ratio', 'target', 'result'], launchRows),
+    ...(bundle ? ['', `The one-file agent is **${num(bundle.bundleBytes / KiB)} KiB** (${num(bundle.bundleGzipBytes / KiB)} KiB gzipped): every dependency included, nothing else to install on a worker.`] : []),
+    failures(footprint),
+    failures(launchFloor),
   ].join('\n');
 }
 
@@ -278,6 +318,8 @@ export function renderReport(results: Results, analysis: string): string {
     endpointSection(results.endpoint),
     '',
     launchSection(results.launch),
+    '',
+    footprintSection(results.agentFootprint, results.launchFloor),
     '',
     '## What bounds it',
     '',

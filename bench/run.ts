@@ -1,7 +1,9 @@
 /**
  * `pnpm bench`: runs every benchmark of issue 7 in one bounded run and
  * writes BENCHMARKS.md. `pnpm bench -- --quick` runs smaller sizes into
- * .tmp/ for a fast smoke run; `--out FILE` writes elsewhere.
+ * .tmp/ for a fast smoke run; `--out FILE` writes elsewhere; `--only
+ * SECTION[,SECTION]` runs those sections alone (fanout, replicas, memory,
+ * sts, endpoint, launch, footprint) into .tmp/BENCHMARKS.only.md.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -9,6 +11,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startMoto, type Moto } from '../tests/helpers/moto.ts';
 import { startStsCounter, type StsCounter } from '../tests/helpers/sts-counter.ts';
+import { runAgentFootprint, runLaunchFloor } from './agent-footprint.ts';
 import { runEndpoint, type EndpointLoad } from './endpoint.ts';
 import { AGENT_IDLE_MS, runFanout, type FanoutSize } from './fanout.ts';
 import { runReplicaFanout, type ReplicaFanoutSize } from './fanout-replicas.ts';
@@ -32,6 +35,8 @@ interface Plan {
   stsWorkers: number[];
   endpoint: EndpointLoad;
   launchWorkers: number[];
+  /** Local workers launched beside as many bare `node -e 0`, and how many times each. */
+  launchFloor: { workers: number; rounds: number };
   /** Idle connections of the bare TLS reference server. */
   floorConnections: number;
   /** The whole run is cut short after this, whatever is still going. */
@@ -53,6 +58,7 @@ const FULL: Plan = {
   stsWorkers: [10, 100, 1_000],
   endpoint: { connections: 8, warmupMs: 1_000, durationMs: 5_000 },
   launchWorkers: [1, 10, 50],
+  launchFloor: { workers: 50, rounds: 3 },
   floorConnections: 2_000,
   budgetMs: 9.5 * 60_000,
 };
@@ -66,6 +72,7 @@ const QUICK: Plan = {
   stsWorkers: [10, 100],
   endpoint: { connections: 8, warmupMs: 500, durationMs: 2_000 },
   launchWorkers: [1, 10],
+  launchFloor: { workers: 10, rounds: 1 },
   floorConnections: 1_000,
   budgetMs: 4 * 60_000,
 };
@@ -75,9 +82,20 @@ const STAGE_DEADLINE_MS = 240_000;
 /** File descriptors the coordinator needs beyond one per agent: listener, logs, moto, slack. */
 const FD_HEADROOM = 512;
 
-function parseArgs(argv: string[]): { quick: boolean; out: string | undefined } {
+const SECTIONS = ['fanout', 'replicas', 'memory', 'sts', 'endpoint', 'launch', 'footprint'] as const;
+type Section = (typeof SECTIONS)[number];
+
+function parseArgs(argv: string[]): { quick: boolean; out: string | undefined; only: Set<Section> | undefined } {
   const outAt = argv.indexOf('--out');
-  return { quick: argv.includes('--quick'), out: outAt >= 0 ? argv[outAt + 1] : undefined };
+  const onlyAt = argv.indexOf('--only');
+  let only: Set<Section> | undefined;
+  if (onlyAt >= 0) {
+    const names = (argv[onlyAt + 1] ?? '').split(',');
+    const unknown = names.filter((n) => !(SECTIONS as readonly string[]).includes(n));
+    if (unknown.length > 0) throw new Error(`--only takes sections among ${SECTIONS.join(', ')}; not ${unknown.join(', ')}`);
+    only = new Set(names as Section[]);
+  }
+  return { quick: argv.includes('--quick'), out: outAt >= 0 ? argv[outAt + 1] : undefined, only };
 }
 
 /** The soft limit on open files that child processes inherit. */
@@ -127,14 +145,16 @@ async function attempt<T>(label: string, work: () => Promise<T>): Promise<Outcom
 
 async function main(): Promise<number> {
   const argv = process.argv.slice(2);
-  const { quick, out } = parseArgs(argv);
+  const { quick, out, only } = parseArgs(argv);
   const plan = quick ? QUICK : FULL;
-  const outFile = out ?? join(ROOT, quick ? '.tmp/BENCHMARKS.quick.md' : 'BENCHMARKS.md');
+  const runs = (section: Section): boolean => only === undefined || only.has(section);
+  // A partial run must never overwrite the full report.
+  const outFile = out ?? join(ROOT, quick ? '.tmp/BENCHMARKS.quick.md' : only ? '.tmp/BENCHMARKS.only.md' : 'BENCHMARKS.md');
   const profileDir = join(ROOT, '.tmp', 'bench-profiles');
   mkdirSync(profileDir, { recursive: true });
   mkdirSync(dirname(outFile), { recursive: true });
   const started = performance.now();
-  const results: Results = { machine: describeMachine(), command: commandLine(argv), totalSeconds: 0, notices: [], fanout: [], replicaFanout: [], memoryFloor: [], sts: [], endpoint: [], launch: [] };
+  const results: Results = { machine: describeMachine(), command: commandLine(argv), totalSeconds: 0, notices: [], fanout: [], replicaFanout: [], memoryFloor: [], sts: [], endpoint: [], launch: [], agentFootprint: [], launchFloor: [] };
   if (results.machine.loadAtStart > results.machine.cores / 2) {
     // Only the start tells of other work: later, the load average counts this run's own processes.
     results.notices.push(`other work was running when the run started (load ${results.machine.loadAtStart.toFixed(2)} on ${results.machine.cores} cores): timings are pessimistic.`);
@@ -164,11 +184,11 @@ async function main(): Promise<number> {
     results.notices.push(notice);
   }
 
-  for (const size of plan.fanout.filter(fits)) results.fanout.push(await attempt(`fan-out, ${size.agents} agents`, () => runFanout(size, profileDir)));
-  for (const size of plan.replicaFanout.filter(fits)) {
+  for (const size of plan.fanout.filter((s) => runs('fanout') && fits(s))) results.fanout.push(await attempt(`fan-out, ${size.agents} agents`, () => runFanout(size, profileDir)));
+  for (const size of plan.replicaFanout.filter((s) => runs('replicas') && fits(s))) {
     results.replicaFanout.push(await attempt(`fan-out through 2 replicas, ${size.agents} agents`, () => runReplicaFanout(size)));
   }
-  results.memoryFloor.push(await attempt('memory floors', () => runMemoryFloor(plan.floorConnections, AGENT_IDLE_MS)));
+  if (runs('memory')) results.memoryFloor.push(await attempt('memory floors', () => runMemoryFloor(plan.floorConnections, AGENT_IDLE_MS)));
 
   let moto: Moto | undefined;
   let counter: StsCounter | undefined;
@@ -176,9 +196,14 @@ async function main(): Promise<number> {
     moto = await startMoto();
     counter = await startStsCounter(moto.url);
     isolateFromAws(moto);
-    for (const workers of plan.stsWorkers) results.sts.push(await attempt(`STS calls, ${workers} workers`, () => runStsCalls(workers, counter!)));
-    results.endpoint.push(await attempt('credentials endpoint load', () => runEndpoint(moto!, plan.endpoint)));
-    for (const workers of plan.launchWorkers) results.launch.push(await attempt(`launch, ${workers} workers`, () => runLaunch(workers)));
+    for (const workers of plan.stsWorkers.filter(() => runs('sts'))) results.sts.push(await attempt(`STS calls, ${workers} workers`, () => runStsCalls(workers, counter!)));
+    if (runs('endpoint')) results.endpoint.push(await attempt('credentials endpoint load', () => runEndpoint(moto!, plan.endpoint)));
+    for (const workers of plan.launchWorkers.filter(() => runs('launch'))) results.launch.push(await attempt(`launch, ${workers} workers`, () => runLaunch(workers)));
+    if (runs('footprint')) {
+      results.agentFootprint.push(await attempt('agent idle footprint', () => runAgentFootprint(AGENT_IDLE_MS)));
+      const { workers, rounds } = plan.launchFloor;
+      results.launchFloor.push(await attempt(`launch against bare node, ${workers} workers`, () => runLaunchFloor(workers, rounds)));
+    }
   } finally {
     await counter?.stop();
     await moto?.stop();
@@ -191,7 +216,7 @@ async function main(): Promise<number> {
   }
   clearTimeout(watchdog);
   write();
-  const failed = [...results.fanout, ...results.replicaFanout, ...results.memoryFloor, ...results.sts, ...results.endpoint, ...results.launch].filter((o) => !o.ok).length;
+  const failed = [...results.fanout, ...results.replicaFanout, ...results.memoryFloor, ...results.sts, ...results.endpoint, ...results.launch, ...results.agentFootprint, ...results.launchFloor].filter((o) => !o.ok).length;
   return failed === 0 ? 0 : 1;
 }
 

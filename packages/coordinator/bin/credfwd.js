@@ -1,2 +1,3 @@
 #!/usr/bin/env -S node --
-import '../src/cli.ts';
+// The built CLI; `node --conditions=credfwd-source` runs its TypeScript sources instead.
+import '@credfwd/coordinator/cli';

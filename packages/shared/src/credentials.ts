@@ -1,12 +1,12 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 
 /** AWS credentials as they travel sealed from coordinator to agent. */
 export const awsCredentialsSchema = z.strictObject({
-  accessKeyId: z.string().min(16).max(128),
-  secretAccessKey: z.string().min(1).max(1024),
-  sessionToken: z.string().max(8192).optional(),
+  accessKeyId: z.string().check(z.minLength(16), z.maxLength(128)),
+  secretAccessKey: z.string().check(z.minLength(1), z.maxLength(1024)),
+  sessionToken: z.optional(z.string().check(z.maxLength(8192))),
   /** Coordinator's view of expiry, informational only: agents reckon expiry from `remainingSeconds` on their own clock. */
-  expiration: z.string().datetime({ offset: true }).optional(),
+  expiration: z.optional(z.iso.datetime({ offset: true })),
 });
 export type AwsCredentials = z.infer<typeof awsCredentialsSchema>;
 

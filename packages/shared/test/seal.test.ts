@@ -60,3 +60,19 @@ test('openJson refuses a JWE of another algorithm with PROTOCOL_VIOLATION', asyn
 test('openJson refuses garbage with PROTOCOL_VIOLATION', async (t) => {
   await t.throwsAsync(openJson(key, 'not.a.jwe'), VIOLATION);
 });
+
+test('sealJson makes a JWE that jose opens, and openJson opens one jose sealed', async (t) => {
+  const { CompactEncrypt, compactDecrypt } = await import('jose');
+  const { plaintext } = await compactDecrypt(await sealJson(key, value), key, { keyManagementAlgorithms: ['dir'], contentEncryptionAlgorithms: ['A256GCM'] });
+  t.deepEqual(JSON.parse(new TextDecoder().decode(plaintext)), value);
+  const byJose = await new CompactEncrypt(new TextEncoder().encode(JSON.stringify(value))).setProtectedHeader({ alg: 'dir', enc: 'A256GCM' }).encrypt(key);
+  t.deepEqual(await openJson(key, byJose), value);
+});
+
+test('openJson refuses a JWE with a compressed or critical header with PROTOCOL_VIOLATION', async (t) => {
+  const [, ...rest] = (await sealJson(key, value)).split('.');
+  for (const extra of [{ zip: 'DEF' }, { crit: ['exp'], exp: 1 }]) {
+    const header = Buffer.from(JSON.stringify({ alg: 'dir', enc: 'A256GCM', ...extra })).toString('base64url');
+    await t.throwsAsync(openJson(key, [header, ...rest].join('.')), VIOLATION);
+  }
+});

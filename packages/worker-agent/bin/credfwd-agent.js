@@ -1,2 +1,3 @@
 #!/usr/bin/env node
-import '../src/cli.ts';
+// The one-file agent that `pnpm build` writes: what ships to workers is what this runs.
+import '../dist/credfwd-agent.mjs';

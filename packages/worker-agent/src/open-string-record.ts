@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { CredfwdError, openJson } from '@credfwd/shared';
 
 const stringRecordSchema = z.record(z.string(), z.string());

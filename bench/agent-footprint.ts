@@ -1,0 +1,146 @@
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
+import { createServer, type Server } from 'node:tls';
+import { gzipSync } from 'node:zlib';
+import { spawnSync } from 'node:child_process';
+import { createSelfSignedIdentity, launchCluster } from '@credfwd/coordinator';
+import { createLogger } from '@credfwd/shared';
+import { spawnTracked, type Tracked } from './lib/children.ts';
+import { sleep, withDeadline } from './lib/deadline.ts';
+import { residentBytes } from './lib/real-agent.ts';
+import { summarise } from './lib/stats.ts';
+import { BENCH_ROLE_ARN, MOTO_LAUNCHER } from './sts-calls.ts';
+
+/** The one-file agent `pnpm build` writes, which is what workers run. */
+const BUNDLE = createRequire(import.meta.url).resolve('@credfwd/worker-agent/bundle');
+/** The distribution's Node, as older worker images carry it: measured too when present. */
+const SYSTEM_NODE = '/usr/bin/node';
+const READY_DEADLINE_MS = 30_000;
+
+/** Idle RSS of the agent and of its floors, all run by the same Node binary at the same time. */
+export interface IdleFootprint {
+  nodeVersion: string;
+  agentBytes: number;
+  bareBytes: number;
+  /** A `node` that only holds one idle TLS connection: what any agent of a TLS coordinator costs at least. */
+  tlsClientBytes: number;
+}
+
+export interface AgentFootprintResult {
+  idle: IdleFootprint[];
+  bundleBytes: number;
+  bundleGzipBytes: number;
+}
+
+/** Local workers ready beside as many bare Node processes started at once, medians of `rounds`. */
+export interface LaunchFloorResult {
+  workers: number;
+  rounds: number;
+  clusterReadySeconds: number;
+  bareNodeSeconds: number;
+}
+
+function nodeVersion(node: string): string {
+  return spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout.trim();
+}
+
+/** The Node binaries to measure: this one, and the system's if it is another. */
+function nodes(): string[] {
+  const own = realpathSync(process.execPath);
+  return existsSync(SYSTEM_NODE) && realpathSync(SYSTEM_NODE) !== own ? [own, SYSTEM_NODE] : [own];
+}
+
+/** A TLS server with the coordinator's kind of certificate that echoes, for the TLS-client floor. */
+async function echoServer(): Promise<Server> {
+  const identity = await createSelfSignedIdentity();
+  const server = createServer({ cert: identity.cert, key: identity.key }, (socket) => {
+    socket.on('data', (data) => socket.write(data));
+    socket.on('error', () => socket.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return server;
+}
+
+/** Connects, exchanges about a credentials push's worth of bytes, then idles. */
+function tlsClientScript(port: number): string {
+  return `const s = require('node:tls').connect({ host: '127.0.0.1', port: ${port}, rejectUnauthorized: false }, () => s.write('x'.repeat(1200))); s.on('data', () => {}); setInterval(() => {}, 60_000);`;
+}
+
+/**
+ * One agent joined to a role cluster on moto, holding credentials, beside a
+ * bare `node` and a `node` holding one TLS connection, started at the same
+ * moment by the same binary; all are read `idleMs` after the agent
+ * acknowledged its credentials.
+ */
+async function idleFootprint(node: string, idleMs: number, tlsPort: number): Promise<IdleFootprint> {
+  const cluster = await launchCluster({
+    workers: 0,
+    credentials: { roleArn: BENCH_ROLE_ARN },
+    region: 'us-east-1',
+    launcher: async () => MOTO_LAUNCHER,
+    logger: createLogger({ name: 'bench-footprint', level: 'warn' }),
+  });
+  const started: Tracked[] = [];
+  try {
+    const ready = new Promise<void>((resolve) => cluster.on('agent-ready', () => resolve()));
+    const bare = spawnTracked(node, ['-e', 'setInterval(() => {}, 60_000)'], {});
+    const tlsClient = spawnTracked(node, ['-e', tlsClientScript(tlsPort)], {});
+    const agent = spawnTracked(node, [BUNDLE, 'join'], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', CREDFWD_JOIN: cluster.joinString, CREDFWD_AGENT_ID: 'footprint', CREDFWD_LOG_LEVEL: 'warn' },
+    });
+    started.push(bare, tlsClient, agent);
+    const exited = agent.exited.then(() => { throw new Error(`the agent exited before it was ready: ${agent.stderrTail()}`); });
+    await withDeadline(Promise.race([ready, exited]), READY_DEADLINE_MS, 'the agent holding its credentials');
+    await sleep(idleMs);
+    const [agentBytes, bareBytes, tlsClientBytes] = await Promise.all([agent, bare, tlsClient].map((p) => {
+      if (p.child.pid === undefined) throw new Error('a process did not start');
+      return residentBytes(p.child.pid);
+    }));
+    return { nodeVersion: nodeVersion(node), agentBytes: agentBytes ?? Number.NaN, bareBytes: bareBytes ?? Number.NaN, tlsClientBytes: tlsClientBytes ?? Number.NaN };
+  } finally {
+    await Promise.all(started.map((p) => p.stop()));
+    await cluster.close();
+  }
+}
+
+/** Idle RSS under each Node binary, and the size of the bundle workers are handed. */
+export async function runAgentFootprint(idleMs: number): Promise<AgentFootprintResult> {
+  const idle: IdleFootprint[] = [];
+  const server = await echoServer();
+  try {
+    for (const node of nodes()) idle.push(await idleFootprint(node, idleMs, (server.address() as AddressInfo).port));
+  } finally {
+    server.close();
+  }
+  const bundle = readFileSync(BUNDLE);
+  return { idle, bundleBytes: bundle.length, bundleGzipBytes: gzipSync(bundle).length };
+}
+
+/** Seconds until `count` processes of `node -e 0`, all started at once, have exited: the floor under starting agents. */
+async function bareNodes(count: number): Promise<number> {
+  const started = performance.now();
+  const all = Array.from({ length: count }, () => spawnTracked(process.execPath, ['-e', '0'], {}));
+  await Promise.all(all.map((p) => p.exited));
+  return (performance.now() - started) / 1000;
+}
+
+/** Seconds from `launchCluster({ workers })` (null mode: no STS) to every local worker joined. */
+async function clusterReady(workers: number): Promise<number> {
+  const started = performance.now();
+  const cluster = await launchCluster({ workers, credentials: null, logger: createLogger({ name: 'bench-launch-floor', level: 'warn' }), readyTimeoutMs: 120_000 });
+  const seconds = (performance.now() - started) / 1000;
+  await cluster.close();
+  return seconds;
+}
+
+/** Alternates the two, so that a machine busy for a moment slows both sides alike. */
+export async function runLaunchFloor(workers: number, rounds: number): Promise<LaunchFloorResult> {
+  const cluster: number[] = [];
+  const bare: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    bare.push(await bareNodes(workers));
+    cluster.push(await clusterReady(workers));
+  }
+  return { workers, rounds, clusterReadySeconds: summarise(cluster).p50, bareNodeSeconds: summarise(bare).p50 };
+}

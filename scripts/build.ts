@@ -1,0 +1,68 @@
+/**
+ * `pnpm build` (run by `pnpm install`): bundles the worker agent into one file
+ * that runs on Node 20 with nothing else installed, then compiles every
+ * package's TypeScript into its `dist/` with tsc (JavaScript and declarations).
+ *
+ * Agents and the CLI may be starting from `dist/` while it runs (tests, a
+ * launcher): files are replaced, never removed first, and the bundle appears
+ * in one rename.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const PACKAGES = ['shared', 'worker-agent', 'coordinator'].map((name) => join(ROOT, 'packages', name));
+const AGENT = join(ROOT, 'packages', 'worker-agent');
+
+/** Where the one-file agent is written; the worker-agent package exports it as `./bundle`. */
+const AGENT_BUNDLE = join(AGENT, 'dist', 'credfwd-agent.mjs');
+
+async function bundleAgent(): Promise<void> {
+  const temporary = `${AGENT_BUNDLE}.${process.pid}.tmp`;
+  try {
+    await build({
+      entryPoints: [join(AGENT, 'src', 'cli.ts')],
+      outfile: temporary,
+      bundle: true,
+      platform: 'node',
+      // Worker images often carry an older distribution Node than the launcher.
+      target: 'node20',
+      format: 'esm',
+      // Workspace packages from their sources, so the bundle never depends on an earlier build's dist.
+      conditions: ['credfwd-source'],
+      // ws and pino are CommonJS and call require() at run time; an ES module has none of its own.
+      banner: { js: "import { createRequire as credfwdCreateRequire } from 'node:module';\nconst require = credfwdCreateRequire(import.meta.url);" },
+      minifyWhitespace: true,
+      minifySyntax: true,
+      logLevel: 'warning',
+    });
+    renameSync(temporary, AGENT_BUNDLE);
+  } finally {
+    rmSync(temporary, { force: true });
+  }
+}
+
+function compile(): void {
+  // typescript exports no path to its command; it sits beside package.json.
+  const tsc = join(dirname(createRequire(import.meta.url).resolve('typescript/package.json')), 'bin', 'tsc');
+  const run = spawnSync(process.execPath, [tsc, '--build', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+  if (run.status !== 0) throw new Error(`tsc --build failed (exit ${run.status ?? run.signal})`);
+}
+
+/** Output whose source was moved or deleted: left behind, an import of the old path would still succeed. */
+function pruneOrphans(dist: string, src: string): void {
+  for (const entry of readdirSync(dist, { withFileTypes: true, recursive: true })) {
+    const match = /^(.*)\.(js|d\.ts)$/.exec(entry.name);
+    if (!entry.isFile() || !match) continue;
+    const source = join(src, relative(dist, entry.parentPath), `${match[1]}.ts`);
+    if (!existsSync(source)) rmSync(join(entry.parentPath, entry.name));
+  }
+}
+
+await bundleAgent();
+compile();
+for (const dir of PACKAGES) pruneOrphans(join(dir, 'dist'), join(dir, 'src'));
