@@ -8,6 +8,7 @@ import { num, table, verdict } from './lib/markdown.ts';
 import { AGENTS_PER_SIM_PROCESS } from './lib/sim-fleet.ts';
 import { STS_REQUESTS_PER_SECOND, type StsResult } from './sts-calls.ts';
 import type { MemoryFloorResult } from './memory-floor.ts';
+import type { SshLaunchBench } from './ssh-launch.ts';
 
 /** A benchmark's result, or why it has none. */
 export type Outcome<T> = { ok: true; value: T } | { ok: false; label: string; error: string };
@@ -26,6 +27,7 @@ export interface Results {
   launch: Outcome<LaunchResult>[];
   agentFootprint: Outcome<AgentFootprintResult>[];
   launchFloor: Outcome<LaunchFloorResult>[];
+  sshLaunch: Outcome<SshLaunchBench>[];
 }
 
 /** Targets from issue 7. */
@@ -320,6 +322,9 @@ export function renderReport(results: Results, analysis: string): string {
     launchSection(results.launch),
     '',
     footprintSection(results.agentFootprint, results.launchFloor),
+    '',
+    ...values(results.sshLaunch).map((r) => r.markdown),
+    failures(results.sshLaunch),
     '',
     '## What bounds it',
     '',

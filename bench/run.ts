@@ -3,7 +3,7 @@
  * writes BENCHMARKS.md. `pnpm bench -- --quick` runs smaller sizes into
  * .tmp/ for a fast smoke run; `--out FILE` writes elsewhere; `--only
  * SECTION[,SECTION]` runs those sections alone (fanout, replicas, memory,
- * sts, endpoint, launch, footprint) into .tmp/BENCHMARKS.only.md.
+ * sts, endpoint, launch, footprint, ssh) into .tmp/BENCHMARKS.only.md.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -16,6 +16,7 @@ import { runEndpoint, type EndpointLoad } from './endpoint.ts';
 import { AGENT_IDLE_MS, runFanout, type FanoutSize } from './fanout.ts';
 import { runReplicaFanout, type ReplicaFanoutSize } from './fanout-replicas.ts';
 import { runLaunch } from './launch.ts';
+import { runSshLaunchBench } from './ssh-launch.ts';
 import { descendantPids } from '../tests/helpers/processes.ts';
 import { killAll, killDescendants } from './lib/children.ts';
 import { withDeadline } from './lib/deadline.ts';
@@ -82,7 +83,7 @@ const STAGE_DEADLINE_MS = 240_000;
 /** File descriptors the coordinator needs beyond one per agent: listener, logs, moto, slack. */
 const FD_HEADROOM = 512;
 
-const SECTIONS = ['fanout', 'replicas', 'memory', 'sts', 'endpoint', 'launch', 'footprint'] as const;
+const SECTIONS = ['fanout', 'replicas', 'memory', 'sts', 'endpoint', 'launch', 'footprint', 'ssh'] as const;
 type Section = (typeof SECTIONS)[number];
 
 function parseArgs(argv: string[]): { quick: boolean; out: string | undefined; only: Set<Section> | undefined } {
@@ -154,7 +155,7 @@ async function main(): Promise<number> {
   mkdirSync(profileDir, { recursive: true });
   mkdirSync(dirname(outFile), { recursive: true });
   const started = performance.now();
-  const results: Results = { machine: describeMachine(), command: commandLine(argv), totalSeconds: 0, notices: [], fanout: [], replicaFanout: [], memoryFloor: [], sts: [], endpoint: [], launch: [], agentFootprint: [], launchFloor: [] };
+  const results: Results = { machine: describeMachine(), command: commandLine(argv), totalSeconds: 0, notices: [], fanout: [], replicaFanout: [], memoryFloor: [], sts: [], endpoint: [], launch: [], agentFootprint: [], launchFloor: [], sshLaunch: [] };
   if (results.machine.loadAtStart > results.machine.cores / 2) {
     // Only the start tells of other work: later, the load average counts this run's own processes.
     results.notices.push(`other work was running when the run started (load ${results.machine.loadAtStart.toFixed(2)} on ${results.machine.cores} cores): timings are pessimistic.`);
@@ -208,6 +209,8 @@ async function main(): Promise<number> {
     await counter?.stop();
     await moto?.stop();
   }
+  // Null mode, no STS: what is measured is the SSH backend's own cost.
+  if (runs('ssh')) results.sshLaunch.push(await attempt('launch over SSH', () => runSshLaunchBench(quick ? { hostCounts: [1, 4], rounds: 1 } : undefined)));
 
   const leftOver = descendantPids(process.pid).length;
   if (leftOver > 0) {
@@ -216,7 +219,7 @@ async function main(): Promise<number> {
   }
   clearTimeout(watchdog);
   write();
-  const failed = [...results.fanout, ...results.replicaFanout, ...results.memoryFloor, ...results.sts, ...results.endpoint, ...results.launch, ...results.agentFootprint, ...results.launchFloor].filter((o) => !o.ok).length;
+  const failed = [...results.fanout, ...results.replicaFanout, ...results.memoryFloor, ...results.sts, ...results.endpoint, ...results.launch, ...results.agentFootprint, ...results.launchFloor, ...results.sshLaunch].filter((o) => !o.ok).length;
   return failed === 0 ? 0 : 1;
 }
 
