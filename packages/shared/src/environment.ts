@@ -34,6 +34,10 @@ export const OVERRIDING_IDENTITY_VARS = [
 ] as const;
 
 export const ENDPOINT_VARS = ['AWS_CONTAINER_CREDENTIALS_FULL_URI', 'AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE', 'AWS_EC2_METADATA_DISABLED'] as const;
+/** What imds delivery sets (the endpoint, IPv4) or removes (a disable switch that would hide the endpoint from SDKs). */
+export const IMDS_VARS = ['AWS_EC2_METADATA_SERVICE_ENDPOINT', 'AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE', 'AWS_EC2_METADATA_DISABLED'] as const;
+/** What process delivery sets: a config file whose default profile runs `credfwd-agent credentials`, and no other source that could win over it. */
+export const PROCESS_VARS = ['AWS_CONFIG_FILE', 'AWS_SHARED_CREDENTIALS_FILE', 'AWS_EC2_METADATA_DISABLED'] as const;
 export const REGION_VARS = ['AWS_REGION', 'AWS_DEFAULT_REGION'] as const;
 
 /** Prefix of credfwd's own variables (join string, agent id); never passed to workloads. */
@@ -71,6 +75,10 @@ export function reservedNames(mode: DeliveryMode): ReadonlySet<string> {
       return new Set<string>([...STATIC_CREDENTIAL_VARS, ...OVERRIDING_IDENTITY_VARS]);
     case 'endpoint':
       return new Set<string>([...STATIC_CREDENTIAL_VARS, ...OVERRIDING_IDENTITY_VARS, ...ENDPOINT_VARS]);
+    case 'imds':
+      return new Set<string>([...STATIC_CREDENTIAL_VARS, ...OVERRIDING_IDENTITY_VARS, ...IMDS_VARS]);
+    case 'process':
+      return new Set<string>([...STATIC_CREDENTIAL_VARS, ...OVERRIDING_IDENTITY_VARS, ...PROCESS_VARS]);
     case 'none':
       return new Set<string>();
   }
@@ -139,11 +147,17 @@ export interface WorkloadEnvInput {
   credentials?: { value: AwsCredentials; expiresAt: Date };
   /** Required in endpoint mode. */
   endpoint?: EndpointInfo;
+  /** Required in imds mode: the instance metadata endpoint's base URL (`http://127.0.0.1:PORT/`). */
+  imdsUrl?: string;
+  /** Required in process mode: the config file (0600) whose default profile runs `credfwd-agent credentials`. */
+  configFile?: string;
 }
 
 /** Builds a workload's environment exactly as the delivery table of DESIGN.md says. */
 export function buildWorkloadEnv(input: WorkloadEnvInput): Record<string, string> {
   const removed = new Set<string>(input.mode === 'none' ? STATIC_CREDENTIAL_VARS : [...STATIC_CREDENTIAL_VARS, ...OVERRIDING_IDENTITY_VARS]);
+  // The worker's own instance metadata settings must not send SDKs elsewhere, nor switch the endpoint off.
+  if (input.mode === 'imds') for (const name of IMDS_VARS) removed.add(name);
   const env: Record<string, string> = {};
   for (const [name, value] of Object.entries(input.base)) {
     if (value === undefined || removed.has(name) || name.startsWith(CREDFWD_VAR_PREFIX)) continue;
@@ -167,6 +181,18 @@ export function buildWorkloadEnv(input: WorkloadEnvInput): Record<string, string
     if (!input.endpoint) throw new Error('endpoint delivery needs an endpoint');
     env.AWS_CONTAINER_CREDENTIALS_FULL_URI = input.endpoint.url;
     env.AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE = input.endpoint.tokenFile;
+    env.AWS_EC2_METADATA_DISABLED = 'true';
+  } else if (input.mode === 'imds') {
+    if (!input.imdsUrl) throw new Error('imds delivery needs an instance metadata endpoint');
+    // Every SDK and the CLI read this variable; the mode keeps clients that default to IPv6 on the IPv4 loopback.
+    env.AWS_EC2_METADATA_SERVICE_ENDPOINT = input.imdsUrl;
+    env.AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE = 'IPv4';
+  } else if (input.mode === 'process') {
+    if (!input.configFile) throw new Error('process delivery needs a config file');
+    env.AWS_CONFIG_FILE = input.configFile;
+    // A [default] in the user's own credentials file would win over the profile's credential_process.
+    env.AWS_SHARED_CREDENTIALS_FILE = '/dev/null';
+    // Should the agent fail to answer, the SDK must fail rather than fall back to the worker's own instance role.
     env.AWS_EC2_METADATA_DISABLED = 'true';
   }
   return env;

@@ -1,4 +1,7 @@
-import { z } from 'zod';
+// zod/mini, not zod: the same checks without the chainable methods classic zod binds to every
+// schema at start, which cost every idle agent megabytes.
+import * as z from 'zod/mini';
+import en from 'zod/v4/locales/en.js';
 import { CredfwdError } from './errors.ts';
 
 /** Wire protocol version; a peer speaking another one is closed with 4409. */
@@ -53,70 +56,74 @@ export const CloseCode = {
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
-const id = z.string().min(1).max(128).regex(/^[A-Za-z0-9._-]+$/);
-const b64url = z.string().min(1).max(4096).regex(/^[A-Za-z0-9_-]+$/);
-const jwe = z.string().min(1).max(MAX_PAYLOAD_BYTES).regex(/^[A-Za-z0-9_.-]+$/);
+// zod/mini loads no messages of its own: without these, every refusal would say only "Invalid input".
+z.config(en());
 
-export const deliveryModeSchema = z.enum(['env', 'endpoint', 'none']);
+const id = z.string().check(z.minLength(1), z.maxLength(128), z.regex(/^[A-Za-z0-9._-]+$/));
+const b64url = z.string().check(z.minLength(1), z.maxLength(4096), z.regex(/^[A-Za-z0-9_-]+$/));
+const jwe = z.string().check(z.minLength(1), z.maxLength(MAX_PAYLOAD_BYTES), z.regex(/^[A-Za-z0-9_.-]+$/));
+const seq = z.int().check(z.nonnegative());
+
+export const deliveryModeSchema = z.enum(['env', 'endpoint', 'imds', 'process', 'none']);
 /** How an agent hands credentials to workloads; `none` is credentials=null. */
 export type DeliveryMode = z.infer<typeof deliveryModeSchema>;
 
 export const helloSchema = z.strictObject({
   type: z.literal('hello'),
-  v: z.number().int(),
+  v: z.int(),
   clusterId: id,
   agentId: id,
   publicKey: b64url,
 });
 export const proofSchema = z.strictObject({ type: z.literal('proof'), mac: b64url });
-export const ackSchema = z.strictObject({ type: z.literal('ack'), seq: z.number().int().nonnegative() });
+export const ackSchema = z.strictObject({ type: z.literal('ack'), seq });
 export const outputSchema = z.strictObject({
   type: z.literal('output'),
   taskId: id,
   stream: z.enum(['stdout', 'stderr']),
   /** The output's bytes exactly as the task wrote them, base64: output need not be UTF-8. */
-  data: z.string().min(1).max(Math.ceil(MAX_OUTPUT_CHUNK_BYTES / 3) * 4).regex(/^[A-Za-z0-9+/]+={0,2}$/),
+  data: z.string().check(z.minLength(1), z.maxLength(Math.ceil(MAX_OUTPUT_CHUNK_BYTES / 3) * 4), z.regex(/^[A-Za-z0-9+/]+={0,2}$/)),
 });
 export const exitSchema = z.strictObject({
   type: z.literal('exit'),
   taskId: id,
-  code: z.number().int().nullable(),
-  signal: z.string().max(32).nullable(),
+  code: z.nullable(z.int()),
+  signal: z.nullable(z.string().check(z.maxLength(32))),
 });
 
 export const challengeSchema = z.strictObject({ type: z.literal('challenge'), nonce: b64url, publicKey: b64url });
 export const welcomeSchema = z.strictObject({
   type: z.literal('welcome'),
   delivery: deliveryModeSchema,
-  region: z.string().max(64).nullable(),
+  region: z.nullable(z.string().check(z.maxLength(64))),
   /** The cluster's environ, sealed like credentials: values may be secrets. */
   environ: jwe,
 });
 export const credentialsSchema = z.strictObject({
   type: z.literal('credentials'),
-  seq: z.number().int().nonnegative(),
-  remainingSeconds: z.number().int().positive(),
+  seq,
+  remainingSeconds: z.int().check(z.positive()),
   /**
    * When the coordinator plans the next push, in seconds from now. The
    * endpoint advertises an earlier Expiration from it, so SDK clients come
    * back for the new credentials soon after the push instead of near expiry.
    */
-  refreshInSeconds: z.number().int().positive().optional(),
+  refreshInSeconds: z.optional(z.int().check(z.positive())),
   jwe,
 });
 
 /** What a supervised command does when new credentials arrive: nothing, restart, or receive a signal (`signal:SIGHUP`). */
-export const onRefreshSchema = z.union([z.literal('none'), z.literal('restart'), z.string().regex(/^signal:SIG[A-Z0-9]{2,10}$/)]);
+export const onRefreshSchema = z.union([z.literal('none'), z.literal('restart'), z.string().check(z.regex(/^signal:SIG[A-Z0-9]{2,10}$/))]);
 export type OnRefresh = z.infer<typeof onRefreshSchema>;
 export const runSchema = z.strictObject({
   type: z.literal('run'),
   taskId: id,
-  argv: z.array(z.string().max(32 * 1024)).min(1).max(1024),
+  argv: z.array(z.string().check(z.maxLength(32 * 1024))).check(z.minLength(1), z.maxLength(1024)),
   /** Extra environment for this task only, sealed. */
-  env: jwe.optional(),
-  cwd: z.string().max(4096).optional(),
-  timeoutMs: z.number().int().positive().optional(),
-  onRefresh: onRefreshSchema.optional(),
+  env: z.optional(jwe),
+  cwd: z.optional(z.string().check(z.maxLength(4096))),
+  timeoutMs: z.optional(z.int().check(z.positive())),
+  onRefresh: z.optional(onRefreshSchema),
 });
 
 export const agentMessageSchema = z.discriminatedUnion('type', [helloSchema, proofSchema, ackSchema, outputSchema, exitSchema]);
@@ -136,7 +143,7 @@ export type AgentMessage = z.infer<typeof agentMessageSchema>;
 /** Frames a coordinator sends. */
 export type CoordinatorMessage = z.infer<typeof coordinatorMessageSchema>;
 
-function decodeFrame<T>(schema: z.ZodType<T>, data: unknown, from: string): T {
+function decodeFrame<T>(schema: z.ZodMiniType<T>, data: unknown, from: string): T {
   const text = typeof data === 'string' ? data : Buffer.isBuffer(data) ? data.toString('utf8') : undefined;
   if (text === undefined) {
     throw new CredfwdError('PROTOCOL_VIOLATION', `frame from ${from} is not text`, 'peers must send JSON text frames');

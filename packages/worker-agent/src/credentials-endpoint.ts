@@ -1,15 +1,13 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EndpointInfo, Logger, TokenBucketOptions } from '@credfwd/shared';
-import { advertisedExpiration } from './advertised-expiration.ts';
-import { systemClock, type Clock } from './clock.ts';
+import type { Clock } from './clock.ts';
 import type { StoredCredentials } from './credential-store.ts';
+import { listenOnLoopback, replies, servedCredentials, type LoopbackServer } from './loopback-http.ts';
 import { RefusalThrottle } from './refusal-throttle.ts';
 
 /** The one path the endpoint serves credentials at. */
@@ -44,23 +42,16 @@ export async function createCredentialsEndpoint(options: CredentialsEndpointOpti
   const dir = await mkdtemp(join(tmpdir(), 'credfwd-endpoint-'));
   const tokenFile = join(dir, 'token');
   const throttle = new RefusalThrottle(options.logger, options.refusalLimit);
-  const server = createServer((req, res) => {
-    answer(req, res, tokenFile, throttle, options).catch((err: unknown) => {
-      options.logger.error({ err }, 'credentials endpoint failed to answer a request');
-      res.destroy();
-    });
-  });
+  let server: LoopbackServer;
   try {
     // No trailing newline: botocore refuses a token with one as an illegal header value.
     await writeFile(tokenFile, randomBytes(32).toString('hex'), { mode: 0o600, flag: 'wx' });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
+    server = await listenOnLoopback((req, res) => answer(req, res, tokenFile, throttle, options), options.logger, 'credentials endpoint');
   } catch (err) {
-    server.close();
     await rm(dir, { recursive: true, force: true });
     throw err;
   }
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}${CREDENTIALS_PATH}`;
+  const url = `http://127.0.0.1:${server.port}${CREDENTIALS_PATH}`;
   options.logger.info({ url, tokenFile }, 'credentials endpoint listening');
   let closing: Promise<void> | undefined;
   return {
@@ -68,11 +59,7 @@ export async function createCredentialsEndpoint(options: CredentialsEndpointOpti
     tokenFile,
     close: () => {
       closing ??= (async () => {
-        const closed = once(server, 'close');
-        server.close();
-        // Keep-alive connections of SDK clients would otherwise hold the server open.
-        server.closeAllConnections();
-        await closed;
+        await server.close();
         throttle.close();
         await rm(dir, { recursive: true, force: true });
       })();
@@ -81,17 +68,8 @@ export async function createCredentialsEndpoint(options: CredentialsEndpointOpti
   };
 }
 
-async function answer(req: IncomingMessage, res: ServerResponse, tokenFile: string, throttle: RefusalThrottle, options: CredentialsEndpointOptions): Promise<void> {
-  const path = (req.url ?? '').split('?', 1)[0] ?? '';
-  const send = (status: number, message: string, headers: Record<string, string> = {}): void => {
-    res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', ...headers }).end(`${message}\n`);
-  };
-  const refuse = (status: number, message: string, headers: Record<string, string> = {}): void => {
-    if (!throttle.admit()) return send(429, 'too many refused requests', { 'retry-after': '1' });
-    // Never the Authorization header or the token: only what identifies the request.
-    options.logger.warn({ status, method: req.method, path: path.slice(0, 256), remote: req.socket.remoteAddress }, 'credentials endpoint refused a request');
-    send(status, message, headers);
-  };
+function answer(req: IncomingMessage, res: ServerResponse, tokenFile: string, throttle: RefusalThrottle, options: CredentialsEndpointOptions): void {
+  const { path, send, refuse, json } = replies(req, res, throttle, options.logger, 'credentials endpoint');
   if (path !== CREDENTIALS_PATH) return refuse(404, 'not found');
   if (req.method !== 'GET') return refuse(405, 'method not allowed', { allow: 'GET' });
   let expected: string;
@@ -111,14 +89,7 @@ async function answer(req: IncomingMessage, res: ServerResponse, tokenFile: stri
     options.logger.warn({ status: 503, remote: req.socket.remoteAddress }, 'credentials endpoint has no unexpired credentials to serve');
     return send(503, 'no unexpired credentials on this worker');
   }
-  const { value } = held;
-  const body = {
-    AccessKeyId: value.accessKeyId,
-    SecretAccessKey: value.secretAccessKey,
-    ...(value.sessionToken === undefined ? {} : { Token: value.sessionToken }),
-    Expiration: isoSeconds(advertisedExpiration(held, (options.clock ?? systemClock).now())),
-  };
-  res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body));
+  json(servedCredentials(held, options.clock));
   options.logger.debug({ seq: held.seq, remote: req.socket.remoteAddress }, 'credentials served');
 }
 
@@ -127,9 +98,4 @@ function sameToken(given: string | undefined, expected: string): boolean {
   if (given === undefined || expected === '') return false;
   const digest = (text: string): Buffer => createHash('sha256').update(text, 'utf8').digest();
   return timingSafeEqual(digest(given), digest(expected));
-}
-
-/** ISO-8601 UTC to the second, as ECS and IMDS write Expiration; rounding down errs towards refreshing early. */
-function isoSeconds(date: Date): string {
-  return new Date(Math.floor(date.getTime() / 1000) * 1000).toISOString().replace('.000Z', 'Z');
 }

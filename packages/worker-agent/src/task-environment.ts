@@ -17,6 +17,10 @@ export interface TaskEnvironmentInput {
   credentials: StoredCredentials | undefined;
   /** The agent's credentials endpoint, in endpoint mode. */
   endpoint?: EndpointInfo;
+  /** The agent's instance metadata endpoint's base URL, in imds mode. */
+  imdsUrl?: string;
+  /** The profile file running `credfwd-agent credentials`, in process mode. */
+  configFile?: string;
   /** The task's own variables, already opened. */
   taskEnv?: Record<string, string>;
 }
@@ -37,6 +41,12 @@ export function taskEnvironment(input: TaskEnvironmentInput): TaskEnvironment {
   if (delivery === 'endpoint' && !input.endpoint) {
     return { refusal: 'credfwd-agent: the credentials endpoint is not running\n' };
   }
+  if (delivery === 'imds' && !input.imdsUrl) {
+    return { refusal: 'credfwd-agent: the instance metadata endpoint is not running\n' };
+  }
+  if (delivery === 'process' && !input.configFile) {
+    return { refusal: 'credfwd-agent: the credential_process profile is not written\n' };
+  }
   const taskEnv = input.taskEnv ?? {};
   try {
     // The task's variables obey the same rules as environ: they may not override credentials or credfwd's own.
@@ -47,6 +57,6 @@ export function taskEnvironment(input: TaskEnvironmentInput): TaskEnvironment {
   }
   const credentials = input.credentials && { value: input.credentials.value, expiresAt: input.credentials.expiresAt };
   return {
-    env: buildWorkloadEnv({ base: input.baseEnv, mode: delivery, environ: { ...environ, ...taskEnv }, region, credentials, endpoint: input.endpoint }),
+    env: buildWorkloadEnv({ base: input.baseEnv, mode: delivery, environ: { ...environ, ...taskEnv }, region, credentials, endpoint: input.endpoint, imdsUrl: input.imdsUrl, configFile: input.configFile }),
   };
 }

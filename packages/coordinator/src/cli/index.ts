@@ -30,7 +30,7 @@ function program(): Command {
     .option('--region <region>', 'AWS region for STS and workers')
     .option('--duration <duration>', 'credential lifetime, e.g. 15m, 1h, 12h')
     // No default here: with credentials none a delivery does not apply, and asking for one is an error.
-    .option('--delivery <mode>', 'env (AWS_* variables) | endpoint (loopback credentials endpoint); default env')
+    .option('--delivery <mode>', 'env (AWS_* variables) | endpoint (loopback credentials endpoint) | imds (loopback IMDSv2-compatible endpoint) | process (AWS_CONFIG_FILE with credential_process); default env')
     .option('--refresh-interval <duration>', 'refresh at least this often (default: at half life)')
     .option('--on-refresh <action>', 'none | restart | signal:NAME, for a long-running command', 'none')
     .option('--json', 'print one JSON object per worker')

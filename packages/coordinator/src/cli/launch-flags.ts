@@ -66,9 +66,9 @@ function credentialsOption(value: string): CredentialsOption {
   throw usage(`--credentials ${JSON.stringify(value.slice(0, 100))} is not a mode`, 'use forward, none or role:<role ARN>');
 }
 
-function deliveryOption(value: string): 'env' | 'endpoint' {
-  if (value === 'env' || value === 'endpoint') return value;
-  throw usage(`--delivery ${JSON.stringify(value.slice(0, 40))} is not a delivery mode`, 'use env (AWS_* variables) or endpoint (a loopback credentials endpoint SDKs poll)');
+function deliveryOption(value: string): 'env' | 'endpoint' | 'imds' | 'process' {
+  if (value === 'env' || value === 'endpoint' || value === 'imds' || value === 'process') return value;
+  throw usage(`--delivery ${JSON.stringify(value.slice(0, 40))} is not a delivery mode`, 'use env (AWS_* variables), endpoint (a loopback credentials endpoint SDKs poll) imds (a loopback IMDSv2-compatible endpoint) or process (a profile whose credential_process asks the agent)');
 }
 
 /** `--on-refresh`: none, restart or signal:NAME. */

@@ -23,7 +23,7 @@ export const createClusterRequestSchema = z.strictObject({
   environ: z.record(z.string(), z.string()).optional(),
   region: z.string().optional(),
   durationSeconds: z.number().int().positive().optional(),
-  delivery: z.enum(['env', 'endpoint']).optional(),
+  delivery: z.enum(['env', 'endpoint', 'imds', 'process']).optional(),
   refreshIntervalSeconds: z.number().int().positive().optional(),
   /** `s3://bucket[/prefix][:read|:write]` each: the session is scoped down to these (a policy may require it). */
   scopes: z.array(z.string().max(1100)).max(32).optional(),

@@ -12,8 +12,8 @@ export interface ClusterOptions {
   region?: string;
   /** Requested credential lifetime; STS caps it per action. */
   durationSeconds?: number;
-  /** How agents hand credentials to workloads: `env` (default) or `endpoint` (a loopback container-credentials endpoint). */
-  delivery?: 'env' | 'endpoint';
+  /** How agents hand credentials to workloads: `env` (default), `endpoint` (a loopback container-credentials endpoint), `imds` (a loopback IMDSv2-compatible endpoint) or `process` (a profile whose credential_process asks the agent). */
+  delivery?: 'env' | 'endpoint' | 'imds' | 'process';
   /** Refresh at least this often; by default at half the remaining life. */
   refreshIntervalSeconds?: number;
   /** Launcher identity; the SDK default chain when absent. */
@@ -56,8 +56,8 @@ export function planCluster(options: ClusterOptions): ClusterPlan {
   }
   const sessionPolicy = parsed.kind === 'none' ? undefined : buildSessionPolicy(scopes, options.sessionPolicy ?? (parsed.kind === 'role' ? parsed.sessionPolicy : undefined));
   const spec: CredentialsSpec = parsed.kind === 'none' || sessionPolicy === undefined ? parsed : { ...parsed, sessionPolicy };
-  if (options.delivery !== undefined && options.delivery !== 'env' && options.delivery !== 'endpoint') {
-    throw new CredfwdError('CONFIG_INVALID', `delivery ${JSON.stringify(String(options.delivery).slice(0, 40))} is not a delivery mode`, 'use env or endpoint');
+  if (options.delivery !== undefined && options.delivery !== 'env' && options.delivery !== 'endpoint' && options.delivery !== 'imds' && options.delivery !== 'process') {
+    throw new CredfwdError('CONFIG_INVALID', `delivery ${JSON.stringify(String(options.delivery).slice(0, 40))} is not a delivery mode`, 'use env, endpoint, imds or process');
   }
   const interval = options.refreshIntervalSeconds;
   if (interval !== undefined && (!Number.isInteger(interval) || interval < 1)) {
