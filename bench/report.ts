@@ -1,5 +1,6 @@
 import type { AgentFootprintResult, LaunchFloorResult } from './agent-footprint.ts';
 import type { EndpointResult } from './endpoint.ts';
+import { imdsEndpointSection, type ImdsEndpointResult } from './imds-endpoint.ts';
 import { AGENT_IDLE_MS, type FanoutResult } from './fanout.ts';
 import type { ReplicaFanoutResult } from './fanout-replicas.ts';
 import type { LaunchResult } from './launch.ts';
@@ -28,6 +29,7 @@ export interface Results {
   agentFootprint: Outcome<AgentFootprintResult>[];
   launchFloor: Outcome<LaunchFloorResult>[];
   sshLaunch: Outcome<SshLaunchBench>[];
+  imds: Outcome<ImdsEndpointResult>[];
 }
 
 /** Targets from issue 7. */
@@ -318,6 +320,9 @@ export function renderReport(results: Results, analysis: string): string {
     stsSection(results.sts),
     '',
     endpointSection(results.endpoint),
+    '',
+    ...values(results.imds).map(imdsEndpointSection),
+    failures(results.imds),
     '',
     launchSection(results.launch),
     '',

@@ -3,7 +3,7 @@
  * writes BENCHMARKS.md. `pnpm bench -- --quick` runs smaller sizes into
  * .tmp/ for a fast smoke run; `--out FILE` writes elsewhere; `--only
  * SECTION[,SECTION]` runs those sections alone (fanout, replicas, memory,
- * sts, endpoint, launch, footprint, ssh) into .tmp/BENCHMARKS.only.md.
+ * sts, endpoint, launch, footprint, ssh, imds) into .tmp/BENCHMARKS.only.md.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -13,6 +13,7 @@ import { startMoto, type Moto } from '../tests/helpers/moto.ts';
 import { startStsCounter, type StsCounter } from '../tests/helpers/sts-counter.ts';
 import { runAgentFootprint, runLaunchFloor } from './agent-footprint.ts';
 import { runEndpoint, type EndpointLoad } from './endpoint.ts';
+import { runImdsEndpoint } from './imds-endpoint.ts';
 import { AGENT_IDLE_MS, runFanout, type FanoutSize } from './fanout.ts';
 import { runReplicaFanout, type ReplicaFanoutSize } from './fanout-replicas.ts';
 import { runLaunch } from './launch.ts';
@@ -83,7 +84,7 @@ const STAGE_DEADLINE_MS = 240_000;
 /** File descriptors the coordinator needs beyond one per agent: listener, logs, moto, slack. */
 const FD_HEADROOM = 512;
 
-const SECTIONS = ['fanout', 'replicas', 'memory', 'sts', 'endpoint', 'launch', 'footprint', 'ssh'] as const;
+const SECTIONS = ['fanout', 'replicas', 'memory', 'sts', 'endpoint', 'launch', 'footprint', 'ssh', 'imds'] as const;
 type Section = (typeof SECTIONS)[number];
 
 function parseArgs(argv: string[]): { quick: boolean; out: string | undefined; only: Set<Section> | undefined } {
@@ -155,7 +156,7 @@ async function main(): Promise<number> {
   mkdirSync(profileDir, { recursive: true });
   mkdirSync(dirname(outFile), { recursive: true });
   const started = performance.now();
-  const results: Results = { machine: describeMachine(), command: commandLine(argv), totalSeconds: 0, notices: [], fanout: [], replicaFanout: [], memoryFloor: [], sts: [], endpoint: [], launch: [], agentFootprint: [], launchFloor: [], sshLaunch: [] };
+  const results: Results = { machine: describeMachine(), command: commandLine(argv), totalSeconds: 0, notices: [], fanout: [], replicaFanout: [], memoryFloor: [], sts: [], endpoint: [], launch: [], agentFootprint: [], launchFloor: [], sshLaunch: [], imds: [] };
   if (results.machine.loadAtStart > results.machine.cores / 2) {
     // Only the start tells of other work: later, the load average counts this run's own processes.
     results.notices.push(`other work was running when the run started (load ${results.machine.loadAtStart.toFixed(2)} on ${results.machine.cores} cores): timings are pessimistic.`);
@@ -199,6 +200,7 @@ async function main(): Promise<number> {
     isolateFromAws(moto);
     for (const workers of plan.stsWorkers.filter(() => runs('sts'))) results.sts.push(await attempt(`STS calls, ${workers} workers`, () => runStsCalls(workers, counter!)));
     if (runs('endpoint')) results.endpoint.push(await attempt('credentials endpoint load', () => runEndpoint(moto!, plan.endpoint)));
+    if (runs('imds')) results.imds.push(await attempt('instance metadata endpoint load', () => runImdsEndpoint(moto!, plan.endpoint)));
     for (const workers of plan.launchWorkers.filter(() => runs('launch'))) results.launch.push(await attempt(`launch, ${workers} workers`, () => runLaunch(workers)));
     if (runs('footprint')) {
       results.agentFootprint.push(await attempt('agent idle footprint', () => runAgentFootprint(AGENT_IDLE_MS)));
@@ -219,7 +221,7 @@ async function main(): Promise<number> {
   }
   clearTimeout(watchdog);
   write();
-  const failed = [...results.fanout, ...results.replicaFanout, ...results.memoryFloor, ...results.sts, ...results.endpoint, ...results.launch, ...results.agentFootprint, ...results.launchFloor, ...results.sshLaunch].filter((o) => !o.ok).length;
+  const failed = [...results.fanout, ...results.replicaFanout, ...results.memoryFloor, ...results.sts, ...results.endpoint, ...results.launch, ...results.agentFootprint, ...results.launchFloor, ...results.sshLaunch, ...results.imds].filter((o) => !o.ok).length;
   return failed === 0 ? 0 : 1;
 }
 
