@@ -74,3 +74,8 @@ export class CredfwdError extends Error {
 export function isCredfwdError(err: unknown): err is CredfwdError {
   return err instanceof CredfwdError;
 }
+
+/** What anything thrown says, for an error or log line that wraps it. */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

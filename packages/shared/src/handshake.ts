@@ -6,9 +6,9 @@ import {
   generateKeyPairSync,
   hkdfSync,
   randomBytes,
-  timingSafeEqual,
   type KeyObject,
 } from 'node:crypto';
+import { secretsEqual } from './secrets-equal.ts';
 import { CredfwdError } from './errors.ts';
 
 /** One side's ephemeral X25519 key for a connection (agent: per process). */
@@ -72,8 +72,7 @@ export function computeProof(verifier: string, transcript: HandshakeTranscript):
 /** Checks a proof in constant time against the token verifier. */
 export function verifyProof(verifier: string, transcript: HandshakeTranscript, mac: string): boolean {
   const expected = Buffer.from(computeProof(verifier, transcript), 'base64url');
-  const given = Buffer.from(mac, 'base64url');
-  return given.length === expected.length && timingSafeEqual(given, expected);
+  return secretsEqual(Buffer.from(mac, 'base64url'), expected);
 }
 
 /**

@@ -1,4 +1,4 @@
-export { CredfwdError, isCredfwdError, type ErrorCode } from './errors.ts';
+export { CredfwdError, errorMessage, isCredfwdError, type ErrorCode } from './errors.ts';
 export * from './protocol.ts';
 export { createJoinToken, formatJoinString, parseJoinString, type JoinInfo } from './join-string.ts';
 export {
@@ -34,3 +34,6 @@ export {
 export { createLogger, type Logger, type LoggerOptions } from './logger.ts';
 export { parseDuration } from './duration.ts';
 export { TokenBucket, type TokenBucketOptions } from './token-bucket.ts';
+export { reportError, type ReportOptions } from './report-error.ts';
+export { certificatePin, presentsPin } from './certificate-pin.ts';
+export { secretsEqual } from './secrets-equal.ts';

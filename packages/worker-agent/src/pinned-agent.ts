@@ -1,13 +1,7 @@
-import { createHash } from 'node:crypto';
 import { Agent, type RequestOptions } from 'node:https';
 import { isIP } from 'node:net';
 import { connect, type TLSSocket } from 'node:tls';
-import { CredfwdError } from '@credfwd/shared';
-
-/** Lower-case hex SHA-256 of a DER certificate, as join strings carry it. */
-function certificateFingerprint(der: Buffer): string {
-  return createHash('sha256').update(der).digest('hex');
-}
+import { CredfwdError, presentsPin } from '@credfwd/shared';
 
 /**
  * An https agent that trusts exactly one certificate: the coordinator's,
@@ -36,9 +30,7 @@ export class PinnedAgent extends Agent {
       rejectUnauthorized: false,
     });
     socket.once('secureConnect', () => {
-      // The pin is a hash of a public certificate, not a secret: a plain comparison is fine.
-      const der = socket.getPeerCertificate(true).raw;
-      if (!der || certificateFingerprint(der) !== this.#pin) {
+      if (!presentsPin(socket, this.#pin)) {
         socket.destroy(new CredfwdError(
           'AGENT_PIN_MISMATCH',
           `the coordinator at ${host}:${String(options.port)} presented a certificate that does not match the join string's pin`,

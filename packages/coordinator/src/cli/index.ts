@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { AGENT_BUNDLE_FILE_NAME, writeAgentBundle } from '../backends/index.ts';
 import { DEFAULT_LEASE_SECONDS } from '../core/index.ts';
-import { reportError, usage } from './cli-errors.ts';
+import { reportCliError, usage } from './cli-errors.ts';
 import { registerClustersCommand } from './clusters-command.ts';
 import { launch } from './launch-command.ts';
 import { collect, parseWorkers, parseWorkersPerHost, type LaunchFlags } from './launch-flags.ts';
@@ -98,9 +98,9 @@ async function main(argv: string[]): Promise<number> {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
       const command = ['launch', 'serve', 'clusters'].find((name) => argv[0] === name);
-      return reportError(usage(err.message.replace(/^error: /, ''), command ? `see credfwd ${command} --help` : 'see credfwd --help'), debug);
+      return reportCliError(usage(err.message.replace(/^error: /, ''), command ? `see credfwd ${command} --help` : 'see credfwd --help'), debug);
     }
-    return reportError(err, debug);
+    return reportCliError(err, debug);
   }
 }
 

@@ -2,7 +2,7 @@ import { createLogger, type Logger } from '@credfwd/shared';
 import { launchRemoteCluster } from '../client/index.ts';
 import { openAuditLog, type AuditLog, type ClusterHandle, type OutputListener, type WorkerResult } from '../core/index.ts';
 import { launchCluster } from '../embedded/index.ts';
-import { reportError } from './cli-errors.ts';
+import { reportCliError } from './cli-errors.ts';
 import { coordinatorAccess } from './coordinator-access.ts';
 import { exitStatusOf, watchLaunchInterrupts, type LaunchInterrupt, type LaunchInterrupts } from './launch-interrupts.ts';
 import type { LaunchProgress } from '../backends/index.ts';
@@ -140,7 +140,7 @@ export async function launch(command: string[], flags: LaunchFlags): Promise<num
   } catch (err) {
     if (interrupts.received === undefined) throw err;
     // Nothing is written where the reader is gone; otherwise say that start-up stopped, and why.
-    if (interrupts.received !== 'SIGPIPE') reportError(err, Boolean(flags.debug));
+    if (interrupts.received !== 'SIGPIPE') reportCliError(err, Boolean(flags.debug));
     return exitStatusOf(interrupts.received);
   } finally {
     interrupts.close();

@@ -1,9 +1,8 @@
-import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { request } from 'node:https';
 import { isIP } from 'node:net';
 import { connect, type TLSSocket } from 'node:tls';
-import { CredfwdError, type ErrorCode } from '@credfwd/shared';
+import { CredfwdError, errorMessage, presentsPin, type ErrorCode } from '@credfwd/shared';
 import { workerResultFromJson, type CreateClusterRequest, type RunRequest, type WorkerResult, type WorkerResultJson } from '../core/index.ts';
 
 /** What `POST /v1/clusters` answers. */
@@ -153,9 +152,7 @@ export class AdminClient {
     } catch (err) {
       throw this.#unreachable(err);
     }
-    const der = socket.getPeerCertificate(true).raw;
-    // The pin hashes a public certificate: no secret, so a plain comparison is fine.
-    if (!der || createHash('sha256').update(der).digest('hex') !== this.#pin) {
+    if (!presentsPin(socket, this.#pin)) {
       socket.destroy();
       throw new CredfwdError('COORDINATOR_PIN_MISMATCH', `the coordinator at ${this.#url.host} presented a certificate that does not match the pin`, 'check --coordinator-pin / CREDFWD_COORDINATOR_PIN against what credfwd serve printed');
     }
@@ -164,6 +161,6 @@ export class AdminClient {
 
   #unreachable(cause: unknown): CredfwdError {
     if (cause instanceof CredfwdError) return cause;
-    return new CredfwdError('COORDINATOR_UNREACHABLE', `cannot reach the coordinator at ${this.#url.host}: ${cause instanceof Error ? cause.message : String(cause)}`, 'check --coordinator and that a replica is running', { cause });
+    return new CredfwdError('COORDINATOR_UNREACHABLE', `cannot reach the coordinator at ${this.#url.host}: ${errorMessage(cause)}`, 'check --coordinator and that a replica is running', { cause });
   }
 }

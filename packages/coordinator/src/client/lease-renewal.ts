@@ -1,4 +1,4 @@
-import { isCredfwdError, type Logger } from '@credfwd/shared';
+import { errorMessage, isCredfwdError, type Logger } from '@credfwd/shared';
 
 /** What a launcher's lease renewal needs: the call to the service, and where to say how it went. */
 export interface LeaseRenewalContext {
@@ -59,7 +59,7 @@ export class LeaseRenewal {
         logger.warn({ clusterId }, 'the service no longer has this cluster: its lease lapsed or someone deleted it, and its workers were revoked; launch again for a new one');
         return;
       }
-      logger.warn({ clusterId, reason: err instanceof Error ? err.message : String(err) }, 'could not renew the cluster\'s lease; retrying');
+      logger.warn({ clusterId, reason: errorMessage(err) }, 'could not renew the cluster\'s lease; retrying');
       this.#schedule(Math.min(this.#intervalMs, RETRY_MS));
     }
   }

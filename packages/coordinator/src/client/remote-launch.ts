@@ -1,5 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { CredfwdError, isCredfwdError, type Logger } from '@credfwd/shared';
+import { CredfwdError, errorMessage, isCredfwdError, type Logger } from '@credfwd/shared';
 import { launchBackendFor, waitForWorkers, type LaunchedAgents, type LaunchProgress, type WorkerPlacementOptions, type WorkerReadiness } from '../backends/index.ts';
 import {
   DEFAULT_DURATION_SECONDS,
@@ -115,7 +115,7 @@ export async function launchRemoteCluster(options: RemoteLaunchOptions): Promise
       await admin.deleteCluster(created.id).catch((err: unknown) => {
         // Already gone (its lease lapsed while the launcher was away): the renewal has said so.
         if (isCredfwdError(err) && err.code === 'CLUSTER_NOT_FOUND') return;
-        options.logger.error({ clusterId: created.id, reason: err instanceof Error ? err.message : String(err) }, 'could not delete the cluster');
+        options.logger.error({ clusterId: created.id, reason: errorMessage(err) }, 'could not delete the cluster');
       });
       await agents.stop();
     })();

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { WebSocket, WebSocketServer } from 'ws';
-import { CloseCode, HANDSHAKE_TIMEOUT_MS, HEARTBEAT_INTERVAL_MS, type Exit, type Logger, type Output } from '@credfwd/shared';
+import { CloseCode, errorMessage, HANDSHAKE_TIMEOUT_MS, HEARTBEAT_INTERVAL_MS, type Exit, type Logger, type Output } from '@credfwd/shared';
 import { AdmissionControl, type AdmissionLimits } from './admission-control.ts';
 import { createAgentServer } from './agent-server.ts';
 import { AgentSession, type SessionCluster } from './agent-session.ts';
@@ -185,7 +185,7 @@ export class AgentHub extends EventEmitter<HubEvents> {
         await session.run(taskId, argv, options);
       } catch (err) {
         // The collector ends it once the agent is gone from every replica.
-        this.#logger.warn({ clusterId, agentId, reason: err instanceof Error ? err.message : String(err) }, 'could not send a task to its agent');
+        this.#logger.warn({ clusterId, agentId, reason: errorMessage(err) }, 'could not send a task to its agent');
       }
     }));
   }
@@ -283,7 +283,7 @@ export class AgentHub extends EventEmitter<HubEvents> {
       return;
     }
     this.#push(entry, session).catch((err: unknown) => {
-      this.#logger.error({ clusterId: entry.id, agentId, reason: err instanceof Error ? err.message : String(err) }, 'credentials push failed');
+      this.#logger.error({ clusterId: entry.id, agentId, reason: errorMessage(err) }, 'credentials push failed');
     });
   }
 

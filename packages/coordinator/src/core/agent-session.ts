@@ -1,25 +1,5 @@
 import type { WebSocket } from 'ws';
-import {
-  CloseCode,
-  CredfwdError,
-  PROTOCOL_VERSION,
-  createExchangeKeyPair,
-  createNonce,
-  decodeAgentMessage,
-  deriveSessionKey,
-  encodeMessage,
-  sealJson,
-  verifyProof,
-  type AgentMessage,
-  type AwsCredentials,
-  type CoordinatorMessage,
-  type DeliveryMode,
-  type Exit,
-  type HandshakeTranscript,
-  type Logger,
-  type OnRefresh,
-  type Output,
-} from '@credfwd/shared';
+import { CloseCode, createExchangeKeyPair, createNonce, CredfwdError, decodeAgentMessage, deriveSessionKey, encodeMessage, errorMessage, PROTOCOL_VERSION, sealJson, verifyProof, type AgentMessage, type AwsCredentials, type CoordinatorMessage, type DeliveryMode, type Exit, type HandshakeTranscript, type Logger, type OnRefresh, type Output } from '@credfwd/shared';
 
 /** What a session needs to know of the cluster an agent claims to belong to. */
 export interface SessionCluster {
@@ -207,7 +187,7 @@ export class AgentSession {
       cluster = await this.#context.findCluster(clusterId);
     } catch (err) {
       // The registry is unreachable, not the agent wrong: 1013 keeps it retrying rather than giving up as on 4401.
-      this.#context.logger.warn({ remote: this.remote, clusterId, reason: err instanceof Error ? err.message : String(err) }, 'cluster lookup failed; asking the agent to retry');
+      this.#context.logger.warn({ remote: this.remote, clusterId, reason: errorMessage(err) }, 'cluster lookup failed; asking the agent to retry');
       this.close(CloseCode.tryAgainLater, 'try again later');
       return;
     }

@@ -1,4 +1,4 @@
-import { CredfwdError } from '@credfwd/shared';
+import { CredfwdError, errorMessage } from '@credfwd/shared';
 import type { AgentHub } from './agent-hub.ts';
 import { isAnyAddress } from './host-port.ts';
 
@@ -12,7 +12,7 @@ export async function listenForAgents(hub: AgentHub, listen: { host: string; por
   try {
     bound = await hub.listen(listen.host, listen.port);
   } catch (cause) {
-    throw new CredfwdError('CONFIG_INVALID', `cannot listen on ${listen.host}:${listen.port}: ${cause instanceof Error ? cause.message : String(cause)}`, 'choose another --listen address or port', { cause });
+    throw new CredfwdError('CONFIG_INVALID', `cannot listen on ${listen.host}:${listen.port}: ${errorMessage(cause)}`, 'choose another --listen address or port', { cause });
   }
   if (isAnyAddress(bound.address)) return `127.0.0.1:${bound.port}`;
   return `${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;

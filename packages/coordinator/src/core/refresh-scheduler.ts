@@ -1,4 +1,4 @@
-import { CredfwdError, type Logger } from '@credfwd/shared';
+import { CredfwdError, errorMessage, type Logger } from '@credfwd/shared';
 import type { Minted } from './minter.ts';
 import { backoffDelay, nextRefreshDelay } from './refresh-schedule.ts';
 import { failedRefreshStatus, refreshErrorOf, refreshedStatus, type RefreshError, type RefreshStatus } from './refresh-status.ts';
@@ -132,7 +132,7 @@ export class RefreshScheduler {
     try {
       await this.#adopt(minted);
     } catch (err) {
-      logger.error({ clusterId, reason: err instanceof Error ? err.message : String(err) }, 'credentials push failed');
+      logger.error({ clusterId, reason: errorMessage(err) }, 'credentials push failed');
     }
     return undefined;
   }

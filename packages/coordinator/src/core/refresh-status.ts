@@ -1,4 +1,4 @@
-import { isCredfwdError, type ErrorCode } from '@credfwd/shared';
+import { errorMessage, isCredfwdError, type ErrorCode } from '@credfwd/shared';
 
 /** A refresh failure as the cluster shows it. */
 export interface RefreshError {
@@ -15,7 +15,7 @@ export function refreshErrorOf(err: unknown, at: Date): RefreshError {
   const known = isCredfwdError(err) ? err : undefined;
   return {
     code: known?.code ?? 'STS_FAILED',
-    message: err instanceof Error ? err.message : String(err),
+    message: errorMessage(err),
     hint: known?.hint ?? 'check network access to STS',
     // An error credfwd did not classify may be passing; retrying keeps the cluster alive.
     retryable: known?.retryable ?? true,

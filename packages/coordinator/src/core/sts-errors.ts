@@ -1,4 +1,4 @@
-import { CredfwdError, type ErrorCode } from '@credfwd/shared';
+import { CredfwdError, errorMessage, type ErrorCode } from '@credfwd/shared';
 
 interface KnownStsError {
   code: ErrorCode;
@@ -36,7 +36,7 @@ function httpStatus(err: unknown): number | undefined {
  */
 export function mapStsError(err: unknown, action: string): CredfwdError {
   const name = err instanceof Error ? err.name : 'Error';
-  const detail = err instanceof Error ? err.message : String(err);
+  const detail = errorMessage(err);
   const message = `STS ${action} failed: ${name}: ${detail}`;
   const known = BY_NAME[name];
   if (known) return new CredfwdError(known.code, message, known.hint, { cause: err, retryable: known.retryable });

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Exit, OnRefresh, Output } from '@credfwd/shared';
+import { errorMessage, type Exit, type OnRefresh, type Output } from '@credfwd/shared';
 import type { AgentSession } from './agent-session.ts';
 import { TaskCollector } from './task-collector.ts';
 import type { OutputListener, WorkerResult } from './worker-result.ts';
@@ -37,7 +37,7 @@ export class TaskDispatch {
     try {
       await session.run(taskId, argv, options);
     } catch (err) {
-      this.#finish(taskId, null, null, `credfwd: could not start the command: ${err instanceof Error ? err.message : String(err)}\n`);
+      this.#finish(taskId, null, null, `credfwd: could not start the command: ${errorMessage(err)}\n`);
     }
     return done;
   }

@@ -1,6 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { hostname } from 'node:os';
 import { generate } from 'selfsigned';
+import { certificatePin } from '@credfwd/shared';
 
 /** The coordinator's TLS certificate and the pin agents check it against. */
 export interface TlsIdentity {
@@ -12,7 +13,7 @@ export interface TlsIdentity {
 
 /** SHA-256 pin of a PEM certificate, in the form join strings carry. */
 export function pinOf(certPem: string): string {
-  return new X509Certificate(certPem).fingerprint256.replaceAll(':', '').toLowerCase();
+  return certificatePin(new X509Certificate(certPem).raw);
 }
 
 /** Wraps a given certificate and key (`--tls-cert/--tls-key`). */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
-import { CredfwdError, isCredfwdError, type ErrorCode, type Logger } from '@credfwd/shared';
+import { CredfwdError, errorMessage, isCredfwdError, type ErrorCode, type Logger } from '@credfwd/shared';
 import type { AdminCall } from './admin-call.ts';
 import type { Governance } from './governance.ts';
 import { createClusterRequestSchema, runRequestSchema, workerResultToJson, type CreateClusterRequest, type RunRequest, type WorkerResult } from '../core/index.ts';
@@ -167,7 +167,7 @@ export function createAdminApi(context: AdminApiContext): (request: IncomingMess
     response.setHeader('x-request-id', requestId);
     route(request, response, requestId).catch((err: unknown) => {
       const error = isCredfwdError(err) ? err : new CredfwdError('INTERNAL', 'internal error', 'see the replica log');
-      if (!isCredfwdError(err)) context.logger.error({ reason: err instanceof Error ? err.message : String(err) }, 'admin request failed');
+      if (!isCredfwdError(err)) context.logger.error({ reason: errorMessage(err) }, 'admin request failed');
       if (response.headersSent) response.destroy();
       else send(response, STATUS[error.code] ?? (error.code === 'NOT_FOUND' ? 404 : 500), { code: error.code, message: error.message, hint: error.hint });
     });

@@ -1,5 +1,5 @@
 import { Queue, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
-import { isCredfwdError, type Logger } from '@credfwd/shared';
+import { errorMessage, isCredfwdError, type Logger } from '@credfwd/shared';
 import { backoffDelay } from '../core/index.ts';
 
 /** A refresh job: mint the credentials that replace sequence number `seq` of a cluster. */
@@ -48,7 +48,7 @@ export class DistributedRefresh {
         await options.refresh(job.data);
       } catch (err) {
         const retryable = isCredfwdError(err) ? err.retryable : true;
-        throw retryable ? err : new UnrecoverableError(err instanceof Error ? err.message : String(err));
+        throw retryable ? err : new UnrecoverableError(errorMessage(err));
       }
     }, {
       connection,

@@ -1,5 +1,5 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
-import { isCredfwdError, type Logger } from '@credfwd/shared';
+import { createHash } from 'node:crypto';
+import { errorMessage, isCredfwdError, secretsEqual, type Logger } from '@credfwd/shared';
 import { AccessPolicy, ADMIN_PRINCIPAL, type Principal } from './access-policy.ts';
 import { OidcVerifier } from './oidc-verifier.ts';
 import { readPolicyFile } from './policy-file.ts';
@@ -64,18 +64,18 @@ export class Governance {
    */
   async authenticate(token: string): Promise<Principal | undefined> {
     const given = digest(token);
-    if (timingSafeEqual(given, this.#admin)) return ADMIN_PRINCIPAL;
+    if (secretsEqual(given, this.#admin)) return ADMIN_PRINCIPAL;
     const { tokens, oidc } = this.#loaded;
     let found: Principal | undefined;
     for (const entry of tokens) {
-      if (timingSafeEqual(given, entry.digest) && !found) found = { name: entry.name, groups: entry.groups, via: 'token' };
+      if (secretsEqual(given, entry.digest) && !found) found = { name: entry.name, groups: entry.groups, via: 'token' };
     }
     if (found || !oidc || !JWT_SHAPE.test(token)) return found;
     try {
       return { ...(await oidc.verify(token)), via: 'oidc' };
     } catch (err) {
       // The reason to the log (jose's code: expired, audience, unknown key), never the token; the caller learns only 401.
-      const reason = isCredfwdError(err) ? err.message : (err as { code?: string }).code ?? (err instanceof Error ? err.message : String(err));
+      const reason = isCredfwdError(err) ? err.message : (err as { code?: string }).code ?? (errorMessage(err));
       this.#logger.warn({ reason }, 'ID token refused');
       return undefined;
     }

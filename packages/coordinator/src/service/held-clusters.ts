@@ -1,4 +1,4 @@
-import type { Logger } from '@credfwd/shared';
+import { errorMessage, type Logger } from '@credfwd/shared';
 import type { AgentHub, CurrentCredentials, SessionCluster } from '../core/index.ts';
 import type { ClusterStore } from './cluster-store.ts';
 
@@ -45,7 +45,7 @@ export class HeldClusters {
     const { cluster, current } = found;
     if (!this.#hub.hasCluster(cluster.id)) this.#hub.addCluster(cluster);
     if (current) {
-      this.#hub.setCredentials(cluster.id, current).catch((err: unknown) => this.#logger.error({ clusterId: cluster.id, reason: err instanceof Error ? err.message : String(err) }, 'credentials push failed'));
+      this.#hub.setCredentials(cluster.id, current).catch((err: unknown) => this.#logger.error({ clusterId: cluster.id, reason: errorMessage(err) }, 'credentials push failed'));
     }
   }
 

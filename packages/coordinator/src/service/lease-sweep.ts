@@ -1,4 +1,4 @@
-import type { Logger } from '@credfwd/shared';
+import { errorMessage, type Logger } from '@credfwd/shared';
 import type { DeletedCluster } from './cluster-store.ts';
 
 /** What the lease sweep needs from its replica. */
@@ -48,7 +48,7 @@ export class LeaseSweep {
   #schedule(): void {
     this.#timer = setTimeout(() => {
       this.#sweep()
-        .catch((err: unknown) => this.#context.logger.warn({ reason: err instanceof Error ? err.message : String(err) }, 'lease sweep failed; trying again'))
+        .catch((err: unknown) => this.#context.logger.warn({ reason: errorMessage(err) }, 'lease sweep failed; trying again'))
         .finally(() => { if (!this.#closed) this.#schedule(); });
     }, this.#intervalMs);
     this.#timer.unref();

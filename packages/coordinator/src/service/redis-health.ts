@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { CredfwdError } from '@credfwd/shared';
+import { CredfwdError, errorMessage } from '@credfwd/shared';
 
 /** How long `/healthz` waits for Redis to answer a PING. */
 const HEALTH_PING_MS = 1_000;
@@ -24,5 +24,5 @@ export async function redisReachable(redis: Redis): Promise<boolean> {
 /** The error a replica that cannot reach Redis at start-up fails with. */
 export function redisUnavailable(url: string, cause: unknown): CredfwdError {
   const { host, port } = new URL(url);
-  return new CredfwdError('REDIS_UNAVAILABLE', `cannot reach Redis at ${host}:${port || 6379}: ${cause instanceof Error ? cause.message : String(cause)}`, 'check --redis / REDIS_URL and that Redis is running', { cause });
+  return new CredfwdError('REDIS_UNAVAILABLE', `cannot reach Redis at ${host}:${port || 6379}: ${errorMessage(cause)}`, 'check --redis / REDIS_URL and that Redis is running', { cause });
 }

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { exitSchema, openJson, outputSchema, sealJson, type Logger } from '@credfwd/shared';
+import { errorMessage, exitSchema, openJson, outputSchema, sealJson, type Logger } from '@credfwd/shared';
 
 const busMessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('created'), clusterId: z.string() }),
@@ -62,7 +62,7 @@ export class ReplicaBus {
       this.#receiving = this.#receiving.then(async () => {
         handler(busMessageSchema.parse(await openJson(this.#stateKey, text)));
       }).catch((err: unknown) => {
-        this.#logger.warn({ reason: err instanceof Error ? err.message : String(err) }, 'dropped a replica message that did not open or parse');
+        this.#logger.warn({ reason: errorMessage(err) }, 'dropped a replica message that did not open or parse');
       });
     });
     await this.#subscriber.subscribe(this.#channel);

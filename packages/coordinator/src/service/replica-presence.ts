@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { Logger } from '@credfwd/shared';
+import { errorMessage, type Logger } from '@credfwd/shared';
 import type { RedisKeys } from './redis-keys.ts';
 
 /** An agent as the registry lists it, with the replica that holds it. */
@@ -38,7 +38,7 @@ export class ReplicaPresence {
   async start(): Promise<void> {
     await this.#renew();
     this.#timer = setInterval(() => {
-      this.#renew().catch((err: unknown) => this.#logger.warn({ reason: err instanceof Error ? err.message : String(err) }, 'could not renew replica presence'));
+      this.#renew().catch((err: unknown) => this.#logger.warn({ reason: errorMessage(err) }, 'could not renew replica presence'));
     }, RENEW_MS);
     this.#timer.unref();
   }

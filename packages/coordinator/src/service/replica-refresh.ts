@@ -1,5 +1,5 @@
 import type { ConnectionOptions } from 'bullmq';
-import { CredfwdError, type Logger } from '@credfwd/shared';
+import { CredfwdError, errorMessage, type Logger } from '@credfwd/shared';
 import {
   createMinter,
   failedRefreshStatus,
@@ -58,7 +58,7 @@ export class ReplicaRefresh {
   async start(): Promise<void> {
     await this.planAll();
     this.#sweep ??= setInterval(() => {
-      this.planAll().catch((err: unknown) => this.#options.logger.warn({ reason: reason(err) }, 'could not plan refreshes'));
+      this.planAll().catch((err: unknown) => this.#options.logger.warn({ reason: errorMessage(err) }, 'could not plan refreshes'));
     }, this.#options.sweepMs ?? REFRESH_SWEEP_MS);
     this.#sweep.unref();
   }
@@ -147,7 +147,7 @@ export class ReplicaRefresh {
       // Deleted while minting: the job completes (and is removed) rather than being retried or kept as failed.
       if (!(await store.get(clusterId))) return;
       await this.#failed(record, current, err);
-      this.#audited(record, { outcome: 'failed', code: refreshErrorOf(err, new Date()).code, reason: reason(err) });
+      this.#audited(record, { outcome: 'failed', code: refreshErrorOf(err, new Date()).code, reason: errorMessage(err) });
       throw err;
     }
     const refreshAt = nextRefreshAt(minted.expiresAt, Date.now(), Math.random, record.refreshIntervalSeconds ?? undefined);
@@ -186,6 +186,3 @@ export class ReplicaRefresh {
   }
 }
 
-function reason(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { checkEnvironSize, type Exit, type Logger, type OnRefresh, type Output } from '@credfwd/shared';
+import { checkEnvironSize, errorMessage, type Exit, type Logger, type OnRefresh, type Output } from '@credfwd/shared';
 import type { AgentHub, RunRequest, WorkerResult } from '../core/index.ts';
 import { ClusterRun } from './cluster-run.ts';
 import type { BusMessage, ReplicaBus } from './replica-bus.ts';
@@ -83,7 +83,7 @@ export class ReplicaRuns {
   /** Sends a frame of a task this replica does not collect to whichever replica does. */
   relay(clusterId: string, agentId: string, message: Output | Exit): void {
     this.#context.bus.publish({ type: 'task', clusterId, agentId, message }).catch((err: unknown) => {
-      this.#context.logger.error({ clusterId, agentId, reason: err instanceof Error ? err.message : String(err) }, 'could not relay a task frame');
+      this.#context.logger.error({ clusterId, agentId, reason: errorMessage(err) }, 'could not relay a task frame');
     });
   }
 
@@ -102,7 +102,7 @@ export class ReplicaRuns {
         run.check(live, agents, Date.now());
       }
     } catch (err) {
-      this.#context.logger.warn({ reason: err instanceof Error ? err.message : String(err) }, 'could not check runs in progress');
+      this.#context.logger.warn({ reason: errorMessage(err) }, 'could not check runs in progress');
     }
   }
 }

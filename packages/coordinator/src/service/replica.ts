@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { isCredfwdError, type Logger } from '@credfwd/shared';
+import { errorMessage, isCredfwdError, type Logger } from '@credfwd/shared';
 import { AgentHub, listenForAgents, openAuditLog, splitHostPort, type AdmissionLimits, type AuditLog, type TlsIdentity } from '../core/index.ts';
 import { createAdminApi } from './admin-api.ts';
 import { ClusterAdmin } from './cluster-admin.ts';
@@ -51,9 +51,6 @@ export interface ReplicaOptions {
   audit?: AuditLog;
 }
 
-function reason(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 /**
  * One replica of a distributed coordinator service. Replicas share Redis:
@@ -149,12 +146,12 @@ export class Replica {
     this.hub.on('refused', (code) => metrics.refused(code));
     this.hub.on('agent-ready', (clusterId, agentId, seq) => {
       const remote = this.hub.agent(clusterId, agentId)?.remote ?? '';
-      this.#presence?.agentJoined(clusterId, { agentId, remote, ackedSeq: seq }).catch((err: unknown) => logger.warn({ clusterId, agentId, reason: reason(err) }, 'could not register agent in Redis'));
+      this.#presence?.agentJoined(clusterId, { agentId, remote, ackedSeq: seq }).catch((err: unknown) => logger.warn({ clusterId, agentId, reason: errorMessage(err) }, 'could not register agent in Redis'));
     });
     this.hub.on('agent-gone', (clusterId, agentId) => {
       // A reconnecting agent's old connection closes after its new one is in.
       if (this.hub.agent(clusterId, agentId)) return;
-      this.#presence?.agentLeft(clusterId, agentId).catch((err: unknown) => logger.warn({ clusterId, agentId, reason: reason(err) }, 'could not unregister agent in Redis'));
+      this.#presence?.agentLeft(clusterId, agentId).catch((err: unknown) => logger.warn({ clusterId, agentId, reason: errorMessage(err) }, 'could not unregister agent in Redis'));
     });
     this.#leaseSweep = new LeaseSweep({
       logger,
@@ -214,7 +211,7 @@ export class Replica {
     await this.#held.resync();
     // Pub/sub messages sent while Redis was away are lost: after a reconnect, Redis itself is read again.
     this.#redis.on('ready', () => {
-      this.#resync().catch((err: unknown) => this.#logger.warn({ reason: reason(err) }, 'resync after Redis reconnect failed'));
+      this.#resync().catch((err: unknown) => this.#logger.warn({ reason: errorMessage(err) }, 'resync after Redis reconnect failed'));
     });
     this.#runs.start();
     await this.#refresh.start();
@@ -233,7 +230,7 @@ export class Replica {
       this.#logger.warn({ policy: this.#options.policyFile }, 'policy reloaded');
       return true;
     } catch (err) {
-      const why = reason(err);
+      const why = errorMessage(err);
       this.#audit.record({ action: 'policy-reload', outcome: 'failed', principal: null, code: isCredfwdError(err) ? err.code : 'INTERNAL', reason: why });
       this.#logger.error({ reason: why }, 'policy reload failed; the previous policy stays in force');
       return false;
@@ -263,7 +260,7 @@ export class Replica {
   }
 
   #onBusMessage(message: BusMessage): void {
-    const failed = (err: unknown): void => this.#logger.error({ type: message.type, reason: reason(err) }, 'handling a replica message failed');
+    const failed = (err: unknown): void => this.#logger.error({ type: message.type, reason: errorMessage(err) }, 'handling a replica message failed');
     switch (message.type) {
       case 'created':
       case 'credentials':
