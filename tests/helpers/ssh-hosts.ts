@@ -29,6 +29,8 @@ export interface SshHost {
   sshdPid: number;
   /** Every process in the namespace but the sshd listener: sessions, agents, workloads. */
   processes(): Promise<number[]>;
+  /** Takes the test side of the host's veth down or up: the network to the host cut, or back. */
+  setLink(up: boolean): Promise<void>;
 }
 
 export interface SshHostSpec {
@@ -145,6 +147,7 @@ function publicView(host: Started): SshHost {
     cacheDir: host.cacheDir,
     sshdPid,
     processes: async () => (await namespacePids(host.namespace)).filter((pid) => pid !== sshdPid),
+    setLink: async (up) => { await run('ip', ['link', 'set', host.link, up ? 'up' : 'down']); },
   };
 }
 

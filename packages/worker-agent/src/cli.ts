@@ -1,24 +1,17 @@
-import { Command, CommanderError } from 'commander';
 import { CredfwdError, createLogger, parseDuration, parseJoinString } from '@credfwd/shared';
 import { resolveAgentId } from './agent-id.ts';
-import { LauncherLifeline } from './launcher-lifeline.ts';
+import { parseCommandLine, type JoinFlags } from './command-line.ts';
+import { fetchProcessCredentials } from './credential-process.ts';
+import { stdinBackoff, watchAgentStdin } from './agent-stdin.ts';
 import { reportError } from './report-error.ts';
 import { startAgent } from './start-agent.ts';
 import { takeJoinString } from './take-join-string.ts';
-
-interface JoinFlags {
-  joinFile?: string;
-  stdin?: boolean;
-  agentId?: string;
-  giveUpAfter?: string;
-  debug?: boolean;
-}
 
 /** Runs `credfwd-agent` with the given arguments and returns the exit status. */
 async function main(args: string[]): Promise<number> {
   const debug = args.includes('--debug');
   try {
-    // Checked before parsing: commander would echo an unknown argument, token and all.
+    // Checked before parsing: a parser's error would echo an unknown argument, token and all.
     if (args.some((arg) => /credfwd:\/\//i.test(arg))) {
       throw new CredfwdError(
         'USAGE',
@@ -26,51 +19,34 @@ async function main(args: string[]): Promise<number> {
         'set CREDFWD_JOIN, or write the join string to a file readable only by you and pass --join-file FILE',
       );
     }
-    let status = 0;
-    const program = new Command('credfwd-agent')
-      .description('Join a credfwd cluster and run its tasks with the launcher\'s forwarded AWS credentials')
-      .exitOverride()
-      // Errors are printed by reportError, in the error[CODE] form.
-      .configureOutput({ outputError: () => {} });
-    program
-      .command('join')
-      .description('connect to the cluster named by the join string in CREDFWD_JOIN, --join-file or --stdin')
-      .option('--join-file <file>', 'read the join string from this file (mode 600: refused if other users may read or write it) instead of CREDFWD_JOIN')
-      .option('--stdin', 'read the join string from the first line of stdin, and stop, ending every task, when stdin closes: for launchers, which keep the pipe open while the agent should live')
-      .option('--agent-id <id>', 'this worker\'s id (default: CREDFWD_AGENT_ID, else host name and a random suffix)')
-      .option('--give-up-after <duration>', 'exit, stopping every task, after this long without a coordinator, whatever credentials are still held', '10m')
-      .option('--debug', 'log at debug level and print stack traces on errors')
-      .action(async (flags: JoinFlags) => {
-        status = await join(flags);
-      });
-    await program.parseAsync(args, { from: 'user' });
-    return status;
+    const commandLine = parseCommandLine(args);
+    if (commandLine.command === 'help') {
+      process.stdout.write(commandLine.text);
+      return 0;
+    }
+    if (commandLine.command === 'credentials') {
+      // stdout carries the credentials alone, as credential_process requires; every failure goes to stderr.
+      process.stdout.write(`${JSON.stringify(await fetchProcessCredentials(commandLine.flags, process.env))}\n`);
+      return 0;
+    }
+    return await join(commandLine.flags);
   } catch (err) {
-    // --help: commander has printed the help and wants a clean exit.
-    if (err instanceof CommanderError && err.exitCode === 0) return 0;
-    return reportError(err instanceof CommanderError ? usageError(err) : err, debug);
+    return reportError(err, debug);
   }
 }
 
 async function join(flags: JoinFlags): Promise<number> {
-  const giveUpAfterMs = parseDuration(flags.giveUpAfter ?? '10m', '--give-up-after') * 1000;
+  const giveUpAfterMs = parseDuration(flags.giveUpAfter, '--give-up-after') * 1000;
   if (giveUpAfterMs === 0) throw new CredfwdError('USAGE', '--give-up-after must be at least 1s', 'for example --give-up-after 10m');
   if (flags.stdin && flags.joinFile !== undefined) throw new CredfwdError('USAGE', '--stdin and --join-file exclude each other', 'pass one of them');
+  if (flags.outliveStdin && !flags.stdin) throw new CredfwdError('USAGE', '--outlive-stdin applies to --stdin only', 'pass --stdin --outlive-stdin, as the SSH launcher does');
   const joinInfo = parseJoinString(await takeJoinString({ joinFile: flags.joinFile, stdin: flags.stdin ? process.stdin : undefined }, process.env));
   const agentId = resolveAgentId(flags.agentId, process.env);
   const logger = createLogger({ name: 'credfwd-agent', level: flags.debug ? (process.env.CREDFWD_LOG_LEVEL ?? 'debug') : undefined });
   logger.info({ agentId, clusterId: joinInfo.clusterId, addresses: joinInfo.addresses }, 'joining cluster');
-  const agent = startAgent({ join: joinInfo, agentId, logger, giveUpAfterMs });
-  const lifeline = flags.stdin
-    ? new LauncherLifeline({
-      input: process.stdin,
-      onLost: () => {
-        logger.warn('stdin closed: the launcher is gone; stopping tasks and exiting');
-        void agent.close();
-      },
-    })
-    : undefined;
-  lifeline?.start();
+  const backoff = stdinBackoff(flags);
+  const agent = startAgent({ join: joinInfo, agentId, logger, giveUpAfterMs, imdsV1: flags.imdsV1, ...(backoff ? { backoff } : {}) });
+  const lifeline = watchAgentStdin(flags, () => void agent.close(), logger);
   const stop = (signal: NodeJS.Signals): void => {
     logger.info({ signal }, 'stopping on signal');
     void agent.close();
@@ -86,11 +62,6 @@ async function join(flags: JoinFlags): Promise<number> {
   } finally {
     lifeline?.close();
   }
-}
-
-function usageError(err: CommanderError): CredfwdError {
-  const message = err.code === 'commander.help' ? 'no command given' : err.message.replace(/^error: /, '');
-  return new CredfwdError('USAGE', message, 'run credfwd-agent join --help');
 }
 
 // A launcher that died leaves the agent's stderr a pipe without a reader: its log lines are lost,

@@ -10,10 +10,18 @@ export interface JoinFlags {
   agentId?: string;
   giveUpAfter: string;
   debug?: boolean;
+  /** In imds delivery, also answer instance metadata requests without a session token; present only when given. */
+  imdsV1?: boolean;
+}
+
+/** Options of `credfwd-agent credentials`: where the agent on this worker serves them (default: the container endpoint variables). */
+export interface CredentialsFlags {
+  url?: string;
+  tokenFile?: string;
 }
 
 /** What the command line asks for. */
-export type CommandLine = { command: 'help'; text: string } | { command: 'join'; flags: JoinFlags };
+export type CommandLine = { command: 'help'; text: string } | { command: 'join'; flags: JoinFlags } | { command: 'credentials'; flags: CredentialsFlags };
 
 const JOIN_OPTIONS = {
   'join-file': { type: 'string' },
@@ -22,8 +30,30 @@ const JOIN_OPTIONS = {
   'agent-id': { type: 'string' },
   'give-up-after': { type: 'string', default: '10m' },
   debug: { type: 'boolean' },
+  'imds-v1': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
+
+const CREDENTIALS_OPTIONS = {
+  url: { type: 'string' },
+  'token-file': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const CREDENTIALS_HELP = `Usage: credfwd-agent credentials [--url URL --token-file FILE]
+
+Print the credentials the agent on this worker holds, in the AWS
+credential_process format (Version 1, with Expiration), for a profile's
+credential_process. Exits non-zero with a message, printing nothing on
+stdout, when the agent has no unexpired credentials or refuses the caller.
+
+Options:
+  --url <url>          the agent's credentials endpoint (default:
+                       AWS_CONTAINER_CREDENTIALS_FULL_URI)
+  --token-file <file>  the file holding its token, readable only by the
+                       agent's user (default: AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE)
+  -h, --help           display this help
+`;
 
 const HELP = `Usage: credfwd-agent join [options]
 
@@ -50,6 +80,8 @@ Options:
                               still held (default: 10m)
   --debug                     log at debug level and print stack traces on
                               errors
+  --imds-v1                   with imds delivery, also answer requests
+                              without a session token (IMDSv1)
   -h, --help                  display this help
 `;
 
@@ -66,6 +98,7 @@ export function parseCommandLine(args: string[]): CommandLine {
   const [command, ...rest] = args;
   if (command === undefined) throw usage('no command given');
   if (command === 'help' || command === '--help' || command === '-h') return { command: 'help', text: HELP };
+  if (command === 'credentials') return parseCredentials(rest);
   if (command !== 'join') throw usage(`unknown command '${command}'`);
   let parsed;
   try {
@@ -77,6 +110,18 @@ export function parseCommandLine(args: string[]): CommandLine {
   if (values.help) return { command: 'help', text: HELP };
   return {
     command: 'join',
-    flags: { joinFile: values['join-file'], stdin: values.stdin, outliveStdin: values['outlive-stdin'], agentId: values['agent-id'], giveUpAfter: values['give-up-after'], debug: values.debug },
+    flags: { joinFile: values['join-file'], stdin: values.stdin, outliveStdin: values['outlive-stdin'], agentId: values['agent-id'], giveUpAfter: values['give-up-after'], debug: values.debug, ...(values['imds-v1'] ? { imdsV1: true } : {}) },
   };
+}
+
+function parseCredentials(args: string[]): CommandLine {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: CREDENTIALS_OPTIONS, strict: true, allowPositionals: false });
+  } catch (cause) {
+    throw new CredfwdError('USAGE', (cause as Error).message, 'run credfwd-agent credentials --help', { cause });
+  }
+  const { values } = parsed;
+  if (values.help) return { command: 'help', text: CREDENTIALS_HELP };
+  return { command: 'credentials', flags: { url: values.url, tokenFile: values['token-file'] } };
 }

@@ -14,7 +14,9 @@ import { Connector } from './connector.ts';
 import { CoordinatorLossWatch, DEFAULT_GIVE_UP_AFTER_MS } from './coordinator-loss-watch.ts';
 import { CredentialStore, type CredentialsSummary, type StoredCredentials } from './credential-store.ts';
 import { createCredentialsEndpoint, type CredentialsEndpoint } from './credentials-endpoint.ts';
+import { createImdsEndpoint, type ImdsEndpoint } from './imds-endpoint.ts';
 import { openStringRecord } from './open-string-record.ts';
+import { writeProfileFile } from './profile-file.ts';
 import type { ReconnectTimerOptions } from './reconnect-timer.ts';
 import { refreshAction } from './refresh-action.ts';
 import { taskEnvironment, type TaskEnvironment } from './task-environment.ts';
@@ -41,6 +43,8 @@ export interface AgentOptions {
    * holds, the agent stops its tasks and ends with AGENT_UNREACHABLE (default 10 min).
    */
   giveUpAfterMs?: number;
+  /** In imds delivery, also answer instance metadata requests without a session token (IMDSv1). */
+  imdsV1?: boolean;
 }
 
 /** How an agent that stopped without error ended. */
@@ -58,6 +62,8 @@ export interface Agent {
   credentials(): CredentialsSummary | undefined;
   /** Where workloads fetch credentials, once the cluster's endpoint delivery has started it. */
   endpoint(): EndpointInfo | undefined;
+  /** The instance metadata endpoint's base URL, once the cluster's imds delivery has started it. */
+  imdsUrl(): string | undefined;
   /** Kills running tasks and closes the connection with 1000; idempotent. */
   close(): Promise<void>;
 }
@@ -71,6 +77,7 @@ export function startAgent(options: AgentOptions): Agent {
     done: runtime.done,
     credentials: () => runtime.credentials(),
     endpoint: () => runtime.endpoint(),
+    imdsUrl: () => runtime.imdsUrl(),
     close: () => runtime.close(),
   };
 }
@@ -99,6 +106,14 @@ class AgentRuntime {
   // Started by the first endpoint-mode welcome and kept until the agent stops, across reconnects.
   #endpointStart: Promise<CredentialsEndpoint> | undefined;
   #endpoint: CredentialsEndpoint | undefined;
+  // The same for imds delivery; it serves the region of the latest welcome.
+  readonly #imdsV1: boolean;
+  #imdsStart: Promise<ImdsEndpoint> | undefined;
+  #imds: ImdsEndpoint | undefined;
+  #region: string | null = null;
+  // Process delivery: a profile beside the endpoint's token file, removed with it.
+  #profileStart: Promise<string> | undefined;
+  #configFile: string | undefined;
 
   constructor(options: AgentOptions) {
     this.#logger = options.logger.child({ clusterId: options.join.clusterId, agentId: options.agentId });
@@ -117,6 +132,7 @@ class AgentRuntime {
     this.ready.catch(() => {});
     this.done.catch(() => {});
     this.#clock = options.clock ?? systemClock;
+    this.#imdsV1 = options.imdsV1 === true;
     this.#store = new CredentialStore({ logger: this.#logger, clock: this.#clock });
     this.#taskFrames = new TaskFrameQueue({
       send: (message, written) => this.#connector.send(message, written),
@@ -167,6 +183,10 @@ class AgentRuntime {
     return this.#endpoint && { url: this.#endpoint.url, tokenFile: this.#endpoint.tokenFile };
   }
 
+  imdsUrl(): string | undefined {
+    return this.#imds?.url;
+  }
+
   close(): Promise<void> {
     return this.#stop({ reason: 'closed' });
   }
@@ -174,7 +194,10 @@ class AgentRuntime {
   async #welcome(session: Session): Promise<void> {
     this.#lossWatch.found();
     this.#logger.info({ delivery: session.delivery, region: session.region, environNames: Object.keys(session.environ) }, 'welcomed by coordinator');
+    this.#region = session.region;
     if (session.delivery === 'endpoint' && !(await this.#startEndpoint())) return;
+    if (session.delivery === 'imds' && !(await this.#startImds())) return;
+    if (session.delivery === 'process' && !(await this.#startProfile())) return;
     if (session.delivery === 'none') this.#settleReady.resolve();
     this.#taskFrames.flush();
   }
@@ -192,6 +215,48 @@ class AgentRuntime {
         'AGENT_START_FAILED',
         `the credentials endpoint could not start: ${reason}`,
         'check that the temporary directory is writable and that 127.0.0.1 accepts listeners',
+        { cause },
+      ));
+      return false;
+    }
+  }
+
+  /** Starts the credentials endpoint and writes the profile that asks it, unless done already; false when the agent cannot. */
+  async #startProfile(): Promise<boolean> {
+    if (!(await this.#startEndpoint()) || !this.#endpoint) return false;
+    this.#profileStart ??= writeProfileFile(this.#endpoint);
+    try {
+      this.#configFile = await this.#profileStart;
+      return true;
+    } catch (cause) {
+      void this.#stop(new CredfwdError(
+        'AGENT_START_FAILED',
+        `the credential_process profile could not be written: ${(cause as NodeJS.ErrnoException).code ?? 'unknown error'}`,
+        'check that the temporary directory is writable',
+        { cause },
+      ));
+      return false;
+    }
+  }
+
+  /** Starts the instance metadata endpoint unless it runs already; false when the agent cannot serve it. */
+  async #startImds(): Promise<boolean> {
+    if (this.#stopping) return false;
+    this.#imdsStart ??= createImdsEndpoint({
+      credentials: () => this.#store.current(),
+      region: () => this.#region,
+      clock: this.#clock,
+      logger: this.#logger,
+      allowV1: this.#imdsV1,
+    });
+    try {
+      this.#imds = await this.#imdsStart;
+      return true;
+    } catch (cause) {
+      void this.#stop(isCredfwdError(cause) ? cause : new CredfwdError(
+        'AGENT_START_FAILED',
+        `the instance metadata endpoint could not start: ${(cause as NodeJS.ErrnoException).code ?? 'unknown error'}`,
+        'check that 127.0.0.1 accepts listeners',
         { cause },
       ));
       return false;
@@ -228,7 +293,7 @@ class AgentRuntime {
       }
     }
     const build = (credentials: StoredCredentials | undefined): TaskEnvironment =>
-      taskEnvironment({ baseEnv: this.#baseEnv, settings: session, credentials, taskEnv, endpoint: this.endpoint() });
+      taskEnvironment({ baseEnv: this.#baseEnv, settings: session, credentials, taskEnv, endpoint: this.endpoint(), imdsUrl: this.imdsUrl(), configFile: this.#configFile });
     const prepared = build(this.#store.current());
     if ('refusal' in prepared) {
       this.#runner.refuse(run.taskId, prepared.refusal);
@@ -269,6 +334,8 @@ class AgentRuntime {
     // Last, as tasks may use it until they are gone; since the wipe it has answered 503.
     const endpoint = await this.#endpointStart?.catch(() => undefined);
     await endpoint?.close();
+    const imds = await this.#imdsStart?.catch(() => undefined);
+    await imds?.close();
     if (end instanceof CredfwdError) {
       this.#settleReady.reject(end);
       this.#settleDone.reject(end);

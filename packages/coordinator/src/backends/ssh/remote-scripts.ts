@@ -54,19 +54,52 @@ if [ "$sum" != "$2" ]; then echo "the uploaded agent hashes to $sum, not $2" >&2
 mv -f "$tmp" "$1/agent-$2.mjs"
 `;
 
+/** Prefix of the line on which the agent script reports the agent's pid (its own: it execs the agent). */
+export const AGENT_PID_PREFIX = 'credfwd-agent-pid:';
+
 /**
- * $1: agent id, $2: log level, then node, its options and the agent file.
- * The agent starts with a clean environment (env -i) plus the worker
- * variables read from stdin, one NAME=VALUE per line up to an empty line, so
- * no value is ever in an argv; the join string is the next line, read by the
- * agent itself (--stdin), and the rest of stdin is its lifeline. sh's `read`
- * takes one byte at a time from a pipe, so it never swallows what follows.
+ * $1: agent id, $2: log level, then node, its options, the agent file and
+ * its arguments. The agent starts with a clean environment (env -i) plus the
+ * worker variables read from stdin, one NAME=VALUE per line up to an empty
+ * line, so no value is ever in an argv; the join string is the next line,
+ * read by the agent itself (--stdin), and the rest of stdin carries `stop`.
+ * sh's `read` takes one byte at a time from a pipe, so it never swallows
+ * what follows. Every exec keeps the pid, so the one reported is the agent's.
  */
 export const AGENT_SCRIPT = `
 id=$1 level=$2
 shift 2
+printf '${AGENT_PID_PREFIX}%s\\n' "$$" >&2
 exec env -i HOME="$HOME" PATH="$PATH" USER="\${USER:-}" LOGNAME="\${LOGNAME:-}" SHELL="\${SHELL:-/bin/sh}" LANG="\${LANG:-C.UTF-8}" \\
   CREDFWD_AGENT_ID="$id" CREDFWD_LOG_LEVEL="$level" /bin/sh -c '
 while IFS= read -r kv && [ -n "$kv" ]; do export "$kv"; done
-exec "$@" join --stdin' credfwd "$@"
+exec "$@"' credfwd "$@"
+`;
+
+/** What the watch script prints once it runs (after ssh set up the tunnel, or failed to). */
+export const WATCHING_LINE = 'credfwd-watching';
+
+/**
+ * $1: the agent's pid, $2: its agent file's name. Runs in a session re-opened after
+ * a dropped link, which exists for its tunnel: it ends once the agent has
+ * (so the launcher learns that the agent is gone, as from the first session)
+ * and passes a `stop` line on stdin to the agent as SIGTERM, which the agent
+ * handles as a stop. The pid is only trusted while its argv still names the
+ * agent file: a pid the system reused must never be signalled. Polling ps
+ * once a second is the portable way to wait for a process that is not a child.
+ */
+export const WATCH_SCRIPT = `
+pid=$1 file=$2
+if command -v ps >/dev/null 2>&1; then
+  alive() { case "$(ps -p "$pid" -o args= 2>/dev/null)" in *"$file"*) return 0;; esac; return 1; }
+else
+  alive() { kill -0 "$pid" 2>/dev/null; }
+fi
+alive || exit 0
+echo ${WATCHING_LINE}
+exec 3<&0
+( while IFS= read -r line <&3; do [ "$line" = stop ] && alive && kill -TERM "$pid"; done ) >/dev/null 2>&1 &
+reader=$!
+trap 'kill "$reader" 2>/dev/null' EXIT
+while alive; do sleep 1; done
 `;

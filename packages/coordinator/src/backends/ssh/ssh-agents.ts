@@ -1,9 +1,14 @@
 import type { CredfwdError, Logger } from '@credfwd/shared';
 import type { LaunchedAgents, WorkerPlacement } from '../launch-backend.ts';
+import { AgentLink } from './agent-link.ts';
 import type { AgentSession } from './agent-session.ts';
 
-/** How long agents have to leave after their cluster was revoked and their stdin ended. */
-const STOP_GRACE_MS = 5_000;
+/**
+ * How long agents have to leave after their cluster was revoked or they
+ * were asked to stop: above the agent's 5 s between SIGTERM and SIGKILL of
+ * a workload that ignores SIGTERM.
+ */
+const STOP_GRACE_MS = 8_000;
 
 /** What happened on one host during the launch. */
 export interface HostReport {
@@ -20,30 +25,26 @@ export interface FailedHost {
   error: CredfwdError;
 }
 
-/** Agents running over SSH sessions, one session per agent. */
+/** Agents running over SSH sessions, one link per agent: its session, re-opened when it drops. */
 export class SshAgents implements LaunchedAgents {
   readonly workers: readonly WorkerPlacement[];
   readonly hosts: readonly HostReport[];
   readonly failedHosts: readonly FailedHost[];
-  readonly #sessions: readonly AgentSession[];
-  readonly #logger: Logger;
+  readonly #links: readonly AgentLink[];
   #stopping = false;
   #listener: ((error: CredfwdError) => void) | undefined;
 
-  constructor(sessions: readonly AgentSession[], hosts: readonly HostReport[], failedHosts: readonly FailedHost[], logger: Logger) {
-    this.#sessions = sessions;
+  constructor(sessions: readonly AgentSession[], hosts: readonly HostReport[], failedHosts: readonly FailedHost[], logger: Logger, giveUpAfterMs: number) {
+    this.#links = sessions.map((session) => new AgentLink(session, {
+      giveUpAfterMs,
+      logger,
+      onLost: (error) => {
+        if (!this.#stopping) this.#listener?.(error);
+      },
+    }));
     this.workers = sessions.map((s) => ({ agentId: s.agentId, host: s.host.name }));
     this.hosts = hosts;
     this.failedHosts = failedHosts;
-    this.#logger = logger;
-    for (const session of sessions) {
-      void session.exited.then((end) => {
-        if (this.#stopping) return;
-        const error = session.failure(end);
-        this.#logger.error({ agentId: session.agentId, host: session.host.name, code: error.code }, 'remote agent lost');
-        this.#listener?.(error);
-      });
-    }
   }
 
   onUnexpectedExit(listener: (error: CredfwdError) => void): void {
@@ -51,42 +52,50 @@ export class SshAgents implements LaunchedAgents {
   }
 
   /**
-   * Ends every session's stdin (the agents' lifeline) and waits for the
-   * sessions to end; ssh processes still running after the grace are
-   * signalled, then killed. Remote agents whose session is gone stop by
-   * themselves: their stdin ends with it.
+   * Asks every agent to stop through its session (after a revocation they
+   * are leaving already) and waits until each has: its session ends with
+   * it. ssh processes still running after the grace are signalled, then
+   * killed. An agent whose host is unreachable stops itself after
+   * --give-up-after.
    */
   async stop(): Promise<void> {
     this.#stopping = true;
-    await stopSessions(this.#sessions);
+    await stopAll(this.#links);
   }
 
   /**
-   * Signals every agent at once, as agents over SSH are signalled: each
-   * session's stdin ends, and its agent stops its workloads and exits. ssh
-   * itself is left to end with its agent, so stop() still waits for them;
-   * killing ssh here let an interrupted launcher exit while its agents
+   * Signals every agent at once (the launcher itself is interrupted): a
+   * `stop` on each session's stdin, and the agents stop their workloads and
+   * exit. ssh is left to end with its agent, so stop() still waits for them;
+   * killing ssh here would let an interrupted launcher exit while its agents
    * still ran on the hosts (remote processes get no signal from it anyway).
    */
   terminate(): void {
     this.#stopping = true;
-    for (const s of this.#sessions) s.endInput();
+    for (const link of this.#links) link.stop();
   }
 }
 
 /**
- * Ends every session's stdin (the agents' lifeline) and waits for the
- * sessions to end, which they do once their agents have stopped; ssh
- * processes still running after the grace are signalled, then killed.
- * Waiting is the point: once this resolves, nothing of these sessions runs
- * on any host (killing ssh at once would return while agents still run).
+ * Asks every agent of these sessions to stop and waits until each has: a
+ * session ends once its agent exits. ssh processes still running after the
+ * grace are signalled, then killed. Waiting is the point: once this
+ * resolves, nothing of these sessions runs on any host.
  */
 export async function stopSessions(sessions: readonly AgentSession[]): Promise<void> {
-  for (const s of sessions) s.endInput();
-  const all = Promise.all(sessions.map((s) => s.exited));
-  const term = setTimeout(() => { for (const s of sessions) s.kill('SIGTERM'); }, STOP_GRACE_MS);
-  const kill = setTimeout(() => { for (const s of sessions) s.kill('SIGKILL'); }, STOP_GRACE_MS * 2);
-  await all;
+  for (const s of sessions) s.stop();
+  await boundedWait(sessions.map((s) => s.exited), (signal) => { for (const s of sessions) s.kill(signal); });
+}
+
+async function stopAll(links: readonly AgentLink[]): Promise<void> {
+  for (const link of links) link.stop();
+  await boundedWait(links.map((l) => l.gone), (signal) => { for (const l of links) l.kill(signal); });
+}
+
+async function boundedWait(ends: readonly Promise<unknown>[], signal: (name: NodeJS.Signals) => void): Promise<void> {
+  const term = setTimeout(() => signal('SIGTERM'), STOP_GRACE_MS);
+  const kill = setTimeout(() => signal('SIGKILL'), STOP_GRACE_MS * 2);
+  await Promise.all(ends);
   clearTimeout(term);
   clearTimeout(kill);
 }

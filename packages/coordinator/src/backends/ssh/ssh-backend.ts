@@ -28,9 +28,17 @@ export interface SshBackendOptions {
   program: AgentProgram;
   /** Start on the hosts that pass the checks and report the others, instead of failing the launch. */
   allowPartial?: boolean;
+  /**
+   * How long a host may stay unreachable before it is reported lost; its
+   * agent (`--give-up-after`) stops itself and its workloads after as long
+   * without a coordinator, which is also how long agents outlive a launcher
+   * killed with SIGKILL (default 600 s).
+   */
+  giveUpAfterSeconds?: number;
 }
 
 const MAX_WORKERS_PER_HOST = 64;
+const DEFAULT_GIVE_UP_AFTER_SECONDS = 600;
 
 /**
  * Starts agents on other machines over the system OpenSSH client. Every host
@@ -38,7 +46,9 @@ const MAX_WORKERS_PER_HOST = 64;
  * any agent starts anywhere; the agent file is uploaded where its hash is
  * not cached yet; each agent then runs in an ssh session of its own that
  * carries its join string on stdin and, unless `direct`, the reverse tunnel
- * it dials the coordinator through.
+ * it dials the coordinator through. A session that drops is re-dialled
+ * while its agent serves on (see AgentLink); a host unreachable for
+ * `giveUpAfterSeconds` is reported lost, and its agent stops itself.
  */
 export class SshBackend implements LaunchBackend {
   readonly #hosts: SshHost[];
@@ -46,6 +56,7 @@ export class SshBackend implements LaunchBackend {
   readonly #settings: SshSettings;
   readonly #program: AgentProgram;
   readonly #allowPartial: boolean;
+  readonly #giveUpAfterSeconds: number;
 
   constructor(options: SshBackendOptions) {
     this.#hosts = parseSshHosts(options.hosts);
@@ -64,6 +75,10 @@ export class SshBackend implements LaunchBackend {
     };
     this.#program = options.program;
     this.#allowPartial = options.allowPartial ?? false;
+    this.#giveUpAfterSeconds = options.giveUpAfterSeconds ?? DEFAULT_GIVE_UP_AFTER_SECONDS;
+    if (!Number.isInteger(this.#giveUpAfterSeconds) || this.#giveUpAfterSeconds < 1) {
+      throw new CredfwdError('CONFIG_INVALID', `the give-up time must be a whole number of seconds, not ${options.giveUpAfterSeconds}`, 'pass 1 s or more: how long a host may stay unreachable before its agent stops itself');
+    }
   }
 
   /**
@@ -95,7 +110,7 @@ export class SshBackend implements LaunchBackend {
       throw launchAborted();
     }
     for (const f of failed) logger.warn({ host: f.host, code: f.error.code, reason: f.error.message }, 'host left out of the cluster');
-    return new SshAgents(sessions, started.map((s) => s.report), failed, logger);
+    return new SshAgents(sessions, started.map((s) => s.report), failed, logger, this.#giveUpAfterSeconds * 1000);
   }
 
   /**
@@ -124,7 +139,9 @@ export class SshBackend implements LaunchBackend {
       settings: this.#settings,
       host: probe.host,
       agentId,
-      command: [probe.node, ...this.#program.nodeArgs, remoteAgentPath(probe, sha256)],
+      // --outlive-stdin: a dropped link ends the session, not the agent, which serves on while the link is re-established.
+      command: [probe.node, ...this.#program.nodeArgs, remoteAgentPath(probe, sha256), 'join', '--stdin', '--outlive-stdin', '--give-up-after', `${this.#giveUpAfterSeconds}s`],
+      agentFileName: `agent-${sha256}.mjs`,
       logLevel: process.env.CREDFWD_LOG_LEVEL ?? 'info',
       tunnelTo: request.direct ? undefined : request.coordinatorAddress,
       joinString: request.joinString,
