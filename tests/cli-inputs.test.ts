@@ -65,6 +65,8 @@ const refusals: Array<[title: string, args: () => string[], code: string, detail
   ['--workers-per-host without hosts', () => ['launch', '--workers-per-host', '2', '--', 'true'], 'USAGE', /SSH hosts only/],
   ['--workers-per-host 0', () => ['launch', '--hosts', 'h1', '--workers-per-host', '0', '--', 'true'], 'USAGE', /1 to 64/],
   ['--direct without an address the hosts can dial', () => ['launch', '--hosts', 'h1', '--direct', '--', 'true'], 'USAGE', /--public-address/],
+  ['--give-up-after without hosts (local agents live as long as their launcher)', () => ['launch', '--give-up-after', '5m', '--', 'true'], 'USAGE', /SSH hosts only/],
+  ['--give-up-after 0s on hosts', () => ['launch', '--hosts', 'h1', '--give-up-after', '0s', '--', 'true'], 'CONFIG_INVALID', /1 s or more/],
 ];
 
 for (const [title, args, code, detail] of refusals) {

@@ -3,7 +3,7 @@ import { resolveAgentId } from './agent-id.ts';
 import { parseCommandLine, type JoinFlags } from './command-line.ts';
 import { fetchProcessCredentials } from './credential-process.ts';
 import { stdinBackoff, watchAgentStdin } from './agent-stdin.ts';
-import { reportError } from './report-error.ts';
+import { reportAgentError } from './report-error.ts';
 import { startAgent } from './start-agent.ts';
 import { takeJoinString } from './take-join-string.ts';
 
@@ -31,7 +31,7 @@ async function main(args: string[]): Promise<number> {
     }
     return await join(commandLine.flags);
   } catch (err) {
-    return reportError(err, debug);
+    return reportAgentError(err, debug);
   }
 }
 

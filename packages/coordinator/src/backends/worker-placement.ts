@@ -20,6 +20,11 @@ export interface WorkerPlacementOptions {
   };
   /** With `hosts`: start on the hosts that pass the checks and log the others, instead of failing the launch. */
   allowPartial?: boolean;
+  /**
+   * With `hosts`: how long a host may stay unreachable (its SSH link re-dialled
+   * meanwhile) before it is reported lost and its agent stops itself (default 600).
+   */
+  giveUpAfterSeconds?: number;
   /** Where workers start, for a backend of your own; excludes the options above. */
   backend?: LaunchBackend;
 }
@@ -34,8 +39,8 @@ export function launchBackendFor(options: WorkerPlacementOptions): LaunchBackend
     return backend;
   }
   if (hosts === undefined) {
-    if (options.workersPerHost !== undefined || options.ssh !== undefined || options.allowPartial !== undefined) {
-      throw new CredfwdError('CONFIG_INVALID', 'workers per host, SSH settings and partial launches apply to SSH hosts only', 'add hosts (--hosts HOST,…), or drop them');
+    if (options.workersPerHost !== undefined || options.ssh !== undefined || options.allowPartial !== undefined || options.giveUpAfterSeconds !== undefined) {
+      throw new CredfwdError('CONFIG_INVALID', 'workers per host, SSH settings, partial launches and the give-up time apply to SSH hosts only', 'add hosts (--hosts HOST,…), or drop them');
     }
     const count = workers ?? 1;
     if (!Number.isInteger(count) || count < 0 || count > MAX_LOCAL_WORKERS) {
@@ -52,6 +57,7 @@ export function launchBackendFor(options: WorkerPlacementOptions): LaunchBackend
     ...(options.workersPerHost !== undefined ? { workersPerHost: options.workersPerHost } : {}),
     ...(options.ssh ? { ssh: options.ssh } : {}),
     ...(options.allowPartial !== undefined ? { allowPartial: options.allowPartial } : {}),
+    ...(options.giveUpAfterSeconds !== undefined ? { giveUpAfterSeconds: options.giveUpAfterSeconds } : {}),
     program: defaultAgentProgram(),
   });
 }

@@ -23,6 +23,7 @@ function program(): Command {
     .option('--ssh-config <file>', 'ssh -F: the SSH config to use')
     .option('--ssh-option <option>', 'ssh -o OPTION, e.g. ProxyJump=bastion (repeatable)', collect, [])
     .option('--allow-partial', 'start on the SSH hosts that work, naming the others, instead of failing')
+    .option('--give-up-after <duration>', 'an SSH host unreachable this long is reported lost and its agent stops itself (default 10m)')
     .option('--direct', 'SSH agents dial --public-address (or the service) instead of a reverse tunnel')
     .option('-c, --credentials <mode>', 'forward | none | role:<role ARN>', 'forward')
     .option('-e, --env <NAME=VALUE>', 'variable for every workload (repeatable)', collect, [])

@@ -17,6 +17,7 @@ export interface LaunchFlags {
   sshConfig?: string;
   sshOption: string[];
   allowPartial?: boolean;
+  giveUpAfter?: string;
   direct?: boolean;
   credentials: string;
   env: string[];
@@ -93,7 +94,7 @@ function environFrom(flags: LaunchFlags): Record<string, string> {
 const NON_EMPTY_FLAGS = {
   credentials: '--credentials', envFile: '--env-file', region: '--region', duration: '--duration', delivery: '--delivery',
   refreshInterval: '--refresh-interval', onRefresh: '--on-refresh', listen: '--listen', publicAddress: '--public-address',
-  coordinator: '--coordinator', coordinatorPin: '--coordinator-pin', hosts: '--hosts', hostsFile: '--hosts-file', sshConfig: '--ssh-config',
+  coordinator: '--coordinator', coordinatorPin: '--coordinator-pin', hosts: '--hosts', hostsFile: '--hosts-file', sshConfig: '--ssh-config', giveUpAfter: '--give-up-after',
   sessionPolicy: '--session-policy', auditLog: '--audit-log',
 } as const satisfies Partial<Record<keyof LaunchFlags, string>>;
 
@@ -124,7 +125,7 @@ export function checkLaunchFlags(command: string[], flags: LaunchFlags): void {
 }
 
 const SSH_ONLY_FLAGS = {
-  workersPerHost: '--workers-per-host', sshConfig: '--ssh-config', allowPartial: '--allow-partial', direct: '--direct',
+  workersPerHost: '--workers-per-host', sshConfig: '--ssh-config', allowPartial: '--allow-partial', direct: '--direct', giveUpAfter: '--give-up-after',
 } as const satisfies Partial<Record<keyof LaunchFlags, string>>;
 
 function checkHostFlags(flags: LaunchFlags): void {
@@ -152,6 +153,7 @@ export function placementFrom(flags: LaunchFlags): WorkerPlacementOptions {
       ? { ssh: { ...(flags.sshConfig !== undefined ? { configFile: flags.sshConfig } : {}), options: flags.sshOption } }
       : {}),
     ...(flags.allowPartial ? { allowPartial: true } : {}),
+    ...(flags.giveUpAfter !== undefined ? { giveUpAfterSeconds: parseDuration(flags.giveUpAfter, '--give-up-after') } : {}),
   };
 }
 
