@@ -182,21 +182,29 @@ export class AgentSession {
     this.#agentId = agentId;
     // A frame arriving during the lookup must not be taken for the proof.
     this.#state = 'awaiting-lookup';
-    let cluster: SessionCluster | undefined;
-    try {
-      cluster = await this.#context.findCluster(clusterId);
-    } catch (err) {
-      // The registry is unreachable, not the agent wrong: 1013 keeps it retrying rather than giving up as on 4401.
-      this.#context.logger.warn({ remote: this.remote, clusterId, reason: errorMessage(err) }, 'cluster lookup failed; asking the agent to retry');
-      this.close(CloseCode.tryAgainLater, 'try again later');
-      return;
-    }
-    if (this.#state !== 'awaiting-lookup') return;
+    const cluster = await this.#lookUp(clusterId);
+    if (cluster === null || this.#state !== 'awaiting-lookup') return;
     if (!cluster) return this.#refuse(CloseCode.authFailed, 'authentication failed', 'unknown cluster');
     this.#cluster = cluster;
     this.#agentPublicKey = publicKey;
     this.#state = 'awaiting-proof';
     this.#send({ type: 'challenge', nonce: this.#nonce, publicKey: this.#keyPair.publicKey });
+  }
+
+  /**
+   * The cluster, undefined when there is none, or null when the registry
+   * could not be asked: then the registry is unreachable, not the agent
+   * wrong, and 1013 keeps it retrying instead of giving up as on 4401 (nor is
+   * its address counted as failing handshakes).
+   */
+  async #lookUp(clusterId: string): Promise<SessionCluster | undefined | null> {
+    try {
+      return await this.#context.findCluster(clusterId);
+    } catch (err) {
+      this.#context.logger.warn({ remote: this.remote, clusterId, reason: errorMessage(err) }, 'cluster lookup failed; asking the agent to retry');
+      this.close(CloseCode.tryAgainLater, 'try again later');
+      return null;
+    }
   }
 
   async #onProof(mac: string): Promise<void> {
@@ -210,8 +218,8 @@ export class AgentSession {
       coordinatorPublicKey: this.#keyPair.publicKey,
     };
     // The cluster may have been closed while the agent computed its proof.
-    const live = await this.#context.findCluster(cluster.id);
-    if (this.#state !== 'awaiting-proof') return;
+    const live = await this.#lookUp(cluster.id);
+    if (live === null || this.#state !== 'awaiting-proof') return;
     if (!live || !verifyProof(live.verifier, transcript, mac)) return this.#refuse(CloseCode.authFailed, 'authentication failed', 'wrong join token');
     this.#key = deriveSessionKey(this.#keyPair, this.#agentPublicKey, transcript);
     clearTimeout(this.#deadline);

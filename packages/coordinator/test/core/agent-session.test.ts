@@ -235,3 +235,18 @@ test('an unreachable registry asks the agent to retry (1013) without counting ag
   t.is(await peer.closeCode(), CloseCode.tryAgainLater);
   t.deepEqual(events, []);
 });
+
+test('a registry lost between hello and proof also asks the agent to retry (1013), not blaming its address (it was 4400)', async (t) => {
+  let lookups = 0;
+  const { peer, events, close } = await connect(t.context.tls, {
+    findCluster: async (id) => {
+      if (++lookups > 1) throw new Error('redis down');
+      return [CLUSTER, OTHER].find((c) => c.id === id);
+    },
+  });
+  t.teardown(close);
+  peer.hello();
+  await peer.prove();
+  t.is(await peer.closeCode(), CloseCode.tryAgainLater);
+  t.deepEqual(events, [], 'no failed handshake counted, nothing authenticated');
+});
