@@ -1,5 +1,6 @@
 import {
   CredfwdError,
+  errorMessage,
   isCredfwdError,
   type CredentialsPush,
   type EndpointInfo,
@@ -13,10 +14,8 @@ import { systemClock, type Clock } from './clock.ts';
 import { Connector } from './connector.ts';
 import { CoordinatorLossWatch, DEFAULT_GIVE_UP_AFTER_MS } from './coordinator-loss-watch.ts';
 import { CredentialStore, type CredentialsSummary, type StoredCredentials } from './credential-store.ts';
-import { createCredentialsEndpoint, type CredentialsEndpoint } from './credentials-endpoint.ts';
-import { createImdsEndpoint, type ImdsEndpoint } from './imds-endpoint.ts';
+import { DeliveryServers } from './delivery-servers.ts';
 import { openStringRecord } from './open-string-record.ts';
-import { writeProfileFile } from './profile-file.ts';
 import type { ReconnectTimerOptions } from './reconnect-timer.ts';
 import { refreshAction } from './refresh-action.ts';
 import { taskEnvironment, type TaskEnvironment } from './task-environment.ts';
@@ -102,18 +101,9 @@ class AgentRuntime {
   readonly #lossWatch: CoordinatorLossWatch;
   // Task frames in order; held while there is no connection, as the coordinator still needs them to finish its run.
   readonly #taskFrames: TaskFrameQueue;
+  readonly #servers: DeliveryServers;
   #stopping: Promise<void> | undefined;
-  // Started by the first endpoint-mode welcome and kept until the agent stops, across reconnects.
-  #endpointStart: Promise<CredentialsEndpoint> | undefined;
-  #endpoint: CredentialsEndpoint | undefined;
-  // The same for imds delivery; it serves the region of the latest welcome.
-  readonly #imdsV1: boolean;
-  #imdsStart: Promise<ImdsEndpoint> | undefined;
-  #imds: ImdsEndpoint | undefined;
   #region: string | null = null;
-  // Process delivery: a profile beside the endpoint's token file, removed with it.
-  #profileStart: Promise<string> | undefined;
-  #configFile: string | undefined;
 
   constructor(options: AgentOptions) {
     this.#logger = options.logger.child({ clusterId: options.join.clusterId, agentId: options.agentId });
@@ -132,8 +122,14 @@ class AgentRuntime {
     this.ready.catch(() => {});
     this.done.catch(() => {});
     this.#clock = options.clock ?? systemClock;
-    this.#imdsV1 = options.imdsV1 === true;
     this.#store = new CredentialStore({ logger: this.#logger, clock: this.#clock });
+    this.#servers = new DeliveryServers({
+      credentials: () => this.#store.current(),
+      region: () => this.#region,
+      clock: this.#clock,
+      logger: this.#logger,
+      imdsV1: options.imdsV1 === true,
+    });
     this.#taskFrames = new TaskFrameQueue({
       send: (message, written) => this.#connector.send(message, written),
       bufferedAmount: () => this.#connector.bufferedAmount(),
@@ -180,11 +176,11 @@ class AgentRuntime {
   }
 
   endpoint(): EndpointInfo | undefined {
-    return this.#endpoint && { url: this.#endpoint.url, tokenFile: this.#endpoint.tokenFile };
+    return this.#servers.endpoint();
   }
 
   imdsUrl(): string | undefined {
-    return this.#imds?.url;
+    return this.#servers.imdsUrl();
   }
 
   close(): Promise<void> {
@@ -195,72 +191,15 @@ class AgentRuntime {
     this.#lossWatch.found();
     this.#logger.info({ delivery: session.delivery, region: session.region, environNames: Object.keys(session.environ) }, 'welcomed by coordinator');
     this.#region = session.region;
-    if (session.delivery === 'endpoint' && !(await this.#startEndpoint())) return;
-    if (session.delivery === 'imds' && !(await this.#startImds())) return;
-    if (session.delivery === 'process' && !(await this.#startProfile())) return;
+    if (this.#stopping) return;
+    try {
+      await this.#servers.start(session.delivery);
+    } catch (err) {
+      void this.#stop(isCredfwdError(err) ? err : new CredfwdError('INTERNAL', `delivery could not start: ${errorMessage(err)}`, 'rerun with --debug and report it'));
+      return;
+    }
     if (session.delivery === 'none') this.#settleReady.resolve();
     this.#taskFrames.flush();
-  }
-
-  /** Starts the credentials endpoint unless it runs already; false when the agent cannot serve it. */
-  async #startEndpoint(): Promise<boolean> {
-    if (this.#stopping) return false;
-    this.#endpointStart ??= createCredentialsEndpoint({ credentials: () => this.#store.current(), clock: this.#clock, logger: this.#logger });
-    try {
-      this.#endpoint = await this.#endpointStart;
-      return true;
-    } catch (cause) {
-      const reason = (cause as NodeJS.ErrnoException).code ?? 'unknown error';
-      void this.#stop(new CredfwdError(
-        'AGENT_START_FAILED',
-        `the credentials endpoint could not start: ${reason}`,
-        'check that the temporary directory is writable and that 127.0.0.1 accepts listeners',
-        { cause },
-      ));
-      return false;
-    }
-  }
-
-  /** Starts the credentials endpoint and writes the profile that asks it, unless done already; false when the agent cannot. */
-  async #startProfile(): Promise<boolean> {
-    if (!(await this.#startEndpoint()) || !this.#endpoint) return false;
-    this.#profileStart ??= writeProfileFile(this.#endpoint);
-    try {
-      this.#configFile = await this.#profileStart;
-      return true;
-    } catch (cause) {
-      void this.#stop(new CredfwdError(
-        'AGENT_START_FAILED',
-        `the credential_process profile could not be written: ${(cause as NodeJS.ErrnoException).code ?? 'unknown error'}`,
-        'check that the temporary directory is writable',
-        { cause },
-      ));
-      return false;
-    }
-  }
-
-  /** Starts the instance metadata endpoint unless it runs already; false when the agent cannot serve it. */
-  async #startImds(): Promise<boolean> {
-    if (this.#stopping) return false;
-    this.#imdsStart ??= createImdsEndpoint({
-      credentials: () => this.#store.current(),
-      region: () => this.#region,
-      clock: this.#clock,
-      logger: this.#logger,
-      allowV1: this.#imdsV1,
-    });
-    try {
-      this.#imds = await this.#imdsStart;
-      return true;
-    } catch (cause) {
-      void this.#stop(isCredfwdError(cause) ? cause : new CredfwdError(
-        'AGENT_START_FAILED',
-        `the instance metadata endpoint could not start: ${(cause as NodeJS.ErrnoException).code ?? 'unknown error'}`,
-        'check that 127.0.0.1 accepts listeners',
-        { cause },
-      ));
-      return false;
-    }
   }
 
   async #message(message: CredentialsPush | Run, session: Session): Promise<void> {
@@ -293,7 +232,7 @@ class AgentRuntime {
       }
     }
     const build = (credentials: StoredCredentials | undefined): TaskEnvironment =>
-      taskEnvironment({ baseEnv: this.#baseEnv, settings: session, credentials, taskEnv, endpoint: this.endpoint(), imdsUrl: this.imdsUrl(), configFile: this.#configFile });
+      taskEnvironment({ baseEnv: this.#baseEnv, settings: session, credentials, taskEnv, endpoint: this.endpoint(), imdsUrl: this.imdsUrl(), configFile: this.#servers.configFile() });
     const prepared = build(this.#store.current());
     if ('refusal' in prepared) {
       this.#runner.refuse(run.taskId, prepared.refusal);
@@ -331,11 +270,8 @@ class AgentRuntime {
     await this.#connector.close();
     // Again: a push may have landed while the tasks were dying.
     this.#store.wipe();
-    // Last, as tasks may use it until they are gone; since the wipe it has answered 503.
-    const endpoint = await this.#endpointStart?.catch(() => undefined);
-    await endpoint?.close();
-    const imds = await this.#imdsStart?.catch(() => undefined);
-    await imds?.close();
+    // Last, as tasks may use them until they are gone; since the wipe they have answered 503.
+    await this.#servers.close();
     if (end instanceof CredfwdError) {
       this.#settleReady.reject(end);
       this.#settleDone.reject(end);
