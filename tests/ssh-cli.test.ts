@@ -1,11 +1,11 @@
-import anyTest, { type TestFn } from 'ava';
 import { launchCluster } from '@credfwd/coordinator';
 import { capturedLogger } from './helpers/captured-logger.ts';
 import { isolatedEnv, parseJsonLines, runCredfwd } from './helpers/credfwd-cli.ts';
 import { freePort } from './helpers/free-port.ts';
 import { assumeRoleViaCli, createIamUser, type Moto } from './helpers/moto.ts';
 import { startService, type Service } from './helpers/service.ts';
-import { leftoverProcesses, sshHostsUnavailable, startSshHosts, type SshHosts } from './helpers/ssh-hosts.ts';
+import { leftoverProcesses, startSshHosts, type SshHosts } from './helpers/ssh-hosts.ts';
+import { sshSuite } from './helpers/ssh-suite.ts';
 
 interface Context {
   hosts: SshHosts;
@@ -13,11 +13,8 @@ interface Context {
   motoService: Service;
 }
 
-const base = anyTest as TestFn<Context>;
-const unavailable = sshHostsUnavailable();
 // Never a silent pass: without root or sshd every test is skipped with the reason in its title.
-const test = unavailable ? base.skip : base.serial;
-const title = (name: string): string => (unavailable ? `${name} [skipped: ${unavailable}]` : name);
+const { base, unavailable, test, title } = sshSuite<Context>();
 const LEFTOVER_MS = 10_000;
 
 if (!unavailable) {

@@ -1,4 +1,4 @@
-import anyTest, { type ExecutionContext, type TestFn } from 'ava';
+import type { ExecutionContext } from 'ava';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,7 +11,8 @@ import { within } from './helpers/deadline.ts';
 import { freePort } from './helpers/free-port.ts';
 import { assumeRoleViaCli, createIamUser, type Moto } from './helpers/moto.ts';
 import { startService, type Service } from './helpers/service.ts';
-import { agentBundle, leftoverProcesses, localSshProcesses, pollUntil, processTexts, sshHostsUnavailable, startSshHosts, type SshHosts } from './helpers/ssh-hosts.ts';
+import { agentBundle, leftoverProcesses, localSshProcesses, pollUntil, processTexts, startSshHosts, type SshHosts } from './helpers/ssh-hosts.ts';
+import { sshSuite } from './helpers/ssh-suite.ts';
 
 interface Context {
   hosts: SshHosts;
@@ -21,11 +22,8 @@ interface Context {
   scratch: string;
 }
 
-const base = anyTest as TestFn<Context>;
-const unavailable = sshHostsUnavailable();
 // Never a silent pass: without root or sshd every test is skipped with the reason in its title.
-const test = unavailable ? base.skip : base.serial;
-const title = (name: string): string => (unavailable ? `${name} [skipped: ${unavailable}]` : name);
+const { base, unavailable, test, title } = sshSuite<Context>();
 
 const ROLE_ARN = 'arn:aws:iam::123456789012:role/launcher';
 const READY_MS = 30_000;

@@ -1,4 +1,4 @@
-import anyTest, { type ExecutionContext, type TestFn } from 'ava';
+import type { ExecutionContext } from 'ava';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,7 +9,8 @@ import type { Moto } from './helpers/moto.ts';
 import { collectOutput, type ProcessResult } from './helpers/processes.ts';
 import { newServiceSecrets } from './helpers/replicas.ts';
 import { prefixFor, startRedis, type TestRedis } from './helpers/redis.ts';
-import { hostProcesses, leftoverProcesses, localSshProcesses, pollUntil, sshHostsUnavailable, startSshHosts, type SshHosts } from './helpers/ssh-hosts.ts';
+import { hostProcesses, leftoverProcesses, localSshProcesses, pollUntil, startSshHosts, type SshHosts } from './helpers/ssh-hosts.ts';
+import { sshSuite } from './helpers/ssh-suite.ts';
 import { startHostMoto, startHostReplica, type HostReplica } from './helpers/ssh-services.ts';
 
 /*
@@ -25,11 +26,8 @@ interface Context {
   scratch: string;
 }
 
-const base = anyTest as TestFn<Context>;
-const unavailable = sshHostsUnavailable();
 // Never a silent pass: without root or sshd every test is skipped with the reason in its title.
-const test = unavailable ? base.skip : base.serial;
-const title = (name: string): string => (unavailable ? `${name} [skipped: ${unavailable}]` : name);
+const { base, unavailable, test, title } = sshSuite<Context>();
 
 const ROLE_ARN = 'arn:aws:iam::123456789012:role/ssh-service';
 /** The replicas' own AWS identity: through a service, they mint the role. Moto accepts any signature. */

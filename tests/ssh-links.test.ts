@@ -1,4 +1,4 @@
-import anyTest, { type ExecutionContext, type TestFn } from 'ava';
+import type { ExecutionContext } from 'ava';
 import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,7 +11,8 @@ import { capturedLogger } from './helpers/captured-logger.ts';
 import { within } from './helpers/deadline.ts';
 import { createIamUser, type Moto } from './helpers/moto.ts';
 import { startHostMoto } from './helpers/ssh-services.ts';
-import { agentBundle, leftoverProcesses, localSshProcesses, pollUntil, processTexts, sshHostsUnavailable, startSshHosts, type SshHost, type SshHosts } from './helpers/ssh-hosts.ts';
+import { agentBundle, leftoverProcesses, localSshProcesses, pollUntil, processTexts, startSshHosts, type SshHost, type SshHosts } from './helpers/ssh-hosts.ts';
+import { sshSuite } from './helpers/ssh-suite.ts';
 
 /*
  * Links that break (issue 13, item 6): the network to a host cut for a
@@ -29,11 +30,8 @@ interface Context {
   scratch: string;
 }
 
-const base = anyTest as TestFn<Context>;
-const unavailable = sshHostsUnavailable();
 // Never a silent pass: without root or sshd every test is skipped with the reason in its title.
-const test = unavailable ? base.skip : base.serial;
-const title = (name: string): string => (unavailable ? `${name} [skipped: ${unavailable}]` : name);
+const { base, unavailable, test, title } = sshSuite<Context>();
 
 const ROLE = { roleArn: 'arn:aws:iam::123456789012:role/links', durationSeconds: 900 };
 const READY_MS = 30_000;

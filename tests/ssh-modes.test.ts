@@ -1,4 +1,4 @@
-import anyTest, { type ExecutionContext, type TestFn } from 'ava';
+import type { ExecutionContext } from 'ava';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,7 +10,8 @@ import { parseEnvOutput } from './helpers/credfwd-cli.ts';
 import { within } from './helpers/deadline.ts';
 import { createIamUser, type IamUser, type Moto } from './helpers/moto.ts';
 import { startHostMoto } from './helpers/ssh-services.ts';
-import { hostProcesses, leftoverProcesses, localSshProcesses, pollUntil, sshHostsUnavailable, startSshHosts, type SshHosts } from './helpers/ssh-hosts.ts';
+import { hostProcesses, leftoverProcesses, localSshProcesses, pollUntil, startSshHosts, type SshHosts } from './helpers/ssh-hosts.ts';
+import { sshSuite } from './helpers/ssh-suite.ts';
 
 /*
  * Credential modes, environ and endpoint delivery on three SSH hosts
@@ -27,11 +28,8 @@ interface Context {
   scratch: string;
 }
 
-const base = anyTest as TestFn<Context>;
-const unavailable = sshHostsUnavailable();
 // Never a silent pass: without root or sshd every test is skipped with the reason in its title.
-const test = unavailable ? base.skip : base.serial;
-const title = (name: string): string => (unavailable ? `${name} [skipped: ${unavailable}]` : name);
+const { base, unavailable, test, title } = sshSuite<Context>();
 
 const ROLE = { roleArn: 'arn:aws:iam::123456789012:role/analyst', durationSeconds: 900 };
 const BOTO3_LOOP = fileURLToPath(new URL('./workloads/boto3_loop.py', import.meta.url));

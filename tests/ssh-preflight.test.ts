@@ -1,4 +1,4 @@
-import anyTest, { type ExecutionContext, type TestFn } from 'ava';
+import anyTest, { type ExecutionContext } from 'ava';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -7,7 +7,8 @@ import { Coordinator, CredfwdError, type ErrorCode } from '@credfwd/coordinator'
 import { SshBackend, type SshBackendOptions, type SshAgents } from '../packages/coordinator/src/backends/ssh/index.ts';
 import { capturedLogger } from './helpers/captured-logger.ts';
 import { within } from './helpers/deadline.ts';
-import { agentBundle, leftoverProcesses, sshHostsUnavailable, startSshHosts, type SshHost, type SshHosts } from './helpers/ssh-hosts.ts';
+import { agentBundle, leftoverProcesses, startSshHosts, type SshHost, type SshHosts } from './helpers/ssh-hosts.ts';
+import { sshSuite } from './helpers/ssh-suite.ts';
 
 interface Context {
   hosts: SshHosts;
@@ -16,11 +17,8 @@ interface Context {
   scratch: string;
 }
 
-const base = anyTest as TestFn<Context>;
-const unavailable = sshHostsUnavailable();
 // Never a silent pass: without root or sshd these tests are skipped with the reason in their title.
-const test = unavailable ? base.skip : base.serial;
-const title = (name: string): string => (unavailable ? `${name} [skipped: ${unavailable}]` : name);
+const { base, unavailable, test, title } = sshSuite<Context>();
 
 /** A `node` that only says it is Node 18: a host whose node is too old. */
 const OLD_NODE = '#!/bin/sh\necho v18.19.0\n';

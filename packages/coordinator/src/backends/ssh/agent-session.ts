@@ -1,7 +1,8 @@
 import type { ChildProcess } from 'node:child_process';
 import { CredfwdError, formatJoinString, parseJoinString } from '@credfwd/shared';
 import { AGENT_PID_PREFIX, AGENT_SCRIPT, remoteCommand } from './remote-scripts.ts';
-import { launchAborted, sshArgv, sshMissing, spawnSsh, type SshSettings } from './ssh-command.ts';
+import { launchAborted } from '../../core/index.ts';
+import { sshArgv, sshMissing, spawnSsh, type SshSettings } from './ssh-command.ts';
 import { SSH_FAILURE_STATUS, lastLines, sshFailure } from './ssh-errors.ts';
 import type { SshHost } from './ssh-host.ts';
 
@@ -188,7 +189,7 @@ export class AgentSession {
         if (this.pid !== undefined && (!tunnel || port !== undefined)) finish(port === undefined ? undefined : Number(port));
       };
       const onError = (err: NodeJS.ErrnoException): void => finish(sshMissing(err));
-      const onAbort = (): void => finish(launchAborted());
+      const onAbort = (): void => finish(launchAborted(signal!));
       const timer = setTimeout(() => finish(this.pid === undefined
         ? new CredfwdError('SSH_FAILED', `the agent on ${this.host.name} did not start within ${Math.round(timeoutMs / 1000)} s`, `check that \`ssh ${this.host.name} true\` runs promptly; a slow login shell rc file delays every session`)
         : new CredfwdError(

@@ -6,7 +6,8 @@ import type { AgentLaunchRequest, LaunchBackend } from '../launch-backend.ts';
 import { AgentSession } from './agent-session.ts';
 import { probeHost, remoteAgentPath, type HostProbe } from './preflight.ts';
 import { SshAgents, stopSessions, type FailedHost, type HostReport } from './ssh-agents.ts';
-import { launchAborted, type SshSettings } from './ssh-command.ts';
+import { launchAborted } from '../../core/index.ts';
+import type { SshSettings } from './ssh-command.ts';
 import { parseSshHosts, type SshHost } from './ssh-host.ts';
 import { ensureAgent } from './upload.ts';
 import { checkWorkerEnv } from './worker-env.ts';
@@ -107,7 +108,7 @@ export class SshBackend implements LaunchBackend {
     if (signal?.aborted) {
       // Ended as close() ends them, by stdin, and waited for: killing ssh let an interrupted launcher exit while agents still ran on the hosts.
       await stopSessions(sessions);
-      throw launchAborted();
+      throw launchAborted(signal);
     }
     for (const f of failed) logger.warn({ host: f.host, code: f.error.code, reason: f.error.message }, 'host left out of the cluster');
     return new SshAgents(sessions, started.map((s) => s.report), failed, logger, this.#giveUpAfterSeconds * 1000);

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { CredfwdError, cleanLauncherEnv } from '@credfwd/shared';
+import { launchAborted } from '../../core/index.ts';
 import type { SshHost } from './ssh-host.ts';
 
 /** How every `ssh` of a launch runs: the user's config and options, ours only where safe. */
@@ -65,7 +66,7 @@ export function runSsh(argv: string[], input: Buffer | string, timeoutMs: number
     }, timeoutMs);
     child.once('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      reject(err.name === 'AbortError' ? launchAborted() : sshMissing(err));
+      reject(err.name === 'AbortError' && signal ? launchAborted(signal) : sshMissing(err));
     });
     child.once('close', (code, signal) => {
       clearTimeout(timer);
@@ -81,7 +82,3 @@ export function sshMissing(err: NodeJS.ErrnoException): CredfwdError {
     : new CredfwdError('SSH_FAILED', `cannot run ssh: ${err.code ?? err.message}`, 'check that ssh runs from this shell', { cause: err });
 }
 
-/** The launch was aborted while ssh ran. */
-export function launchAborted(): CredfwdError {
-  return new CredfwdError('ABORTED', 'the launch was aborted', 'nothing was left running on the hosts');
-}
