@@ -2,10 +2,10 @@ import { execFile, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import anyTest, { type TestFn } from 'ava';
-import { launchCluster, type Cluster, type LaunchOptions } from '@credfwd/coordinator';
-import { capturedLogger } from './helpers/captured-logger.ts';
+import type { Cluster, LaunchOptions } from '@credfwd/coordinator';
 import { parseEnvOutput } from './helpers/credfwd-cli.ts';
-import { createIamUser, startMoto, type Moto } from './helpers/moto.ts';
+import type { Moto } from './helpers/moto.ts';
+import { launchRoleCluster, startMotoAsLauncher } from './helpers/role-launches.ts';
 
 const run = promisify(execFile);
 const test = anyTest as TestFn<{ moto: Moto }>;
@@ -24,31 +24,15 @@ const PLAIN_HTTP_FLOW = [
 ].join(' && ');
 
 test.before(async (t) => {
-  const moto = await startMoto();
-  const launcher = await createIamUser(moto, 'imds-launcher');
-  // The launcher's identity for every cluster of this file (a test worker process of its own).
-  process.env.AWS_ACCESS_KEY_ID = launcher.accessKeyId;
-  process.env.AWS_SECRET_ACCESS_KEY = launcher.secretAccessKey;
-  process.env.AWS_ENDPOINT_URL_STS = moto.url;
-  t.context = { moto };
+  t.context = { moto: await startMotoAsLauncher('imds-launcher') };
 });
 
 test.after.always(async (t) => {
   await t.context.moto?.stop();
 });
 
-async function launch(t: { context: { moto: Moto }; teardown(fn: () => Promise<void>): void }, options: Partial<LaunchOptions> = {}): Promise<Cluster> {
-  const cluster = await launchCluster({
-    workers: 1,
-    credentials: ROLE,
-    delivery: 'imds',
-    region: 'us-east-1',
-    environ: { AWS_ENDPOINT_URL: t.context.moto.url },
-    logger: capturedLogger().logger,
-    ...options,
-  });
-  t.teardown(() => cluster.close());
-  return cluster;
+function launch(t: { context: { moto: Moto }; teardown(fn: () => Promise<void>): void }, options: Partial<LaunchOptions> = {}): Promise<Cluster> {
+  return launchRoleCluster(t, t.context.moto, { credentials: ROLE, delivery: 'imds', ...options });
 }
 
 test('imds mode: the AWS CLI resolves iam-role credentials, and the workload has the endpoint and no static keys', async (t) => {

@@ -1,40 +1,25 @@
 import { execFile, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import anyTest, { type TestFn } from 'ava';
-import { launchCluster, type Cluster, type LaunchOptions } from '@credfwd/coordinator';
-import { capturedLogger } from './helpers/captured-logger.ts';
+import type { Cluster, LaunchOptions } from '@credfwd/coordinator';
 import { within } from './helpers/deadline.ts';
-import { createIamUser, startMoto, type Moto } from './helpers/moto.ts';
+import type { Moto } from './helpers/moto.ts';
+import { launchRoleCluster, startMotoAsLauncher } from './helpers/role-launches.ts';
 
 const run = promisify(execFile);
 const test = anyTest as TestFn<{ moto: Moto }>;
 const WHO = 'echo "endpoint=$AWS_EC2_METADATA_SERVICE_ENDPOINT" && aws sts get-caller-identity --output text --query Arn';
 
 test.before(async (t) => {
-  const moto = await startMoto();
-  const launcher = await createIamUser(moto, 'isolation-launcher');
-  // The launcher's identity for every cluster of this file (a test worker process of its own).
-  process.env.AWS_ACCESS_KEY_ID = launcher.accessKeyId;
-  process.env.AWS_SECRET_ACCESS_KEY = launcher.secretAccessKey;
-  process.env.AWS_ENDPOINT_URL_STS = moto.url;
-  t.context = { moto };
+  t.context = { moto: await startMotoAsLauncher('isolation-launcher') };
 });
 
 test.after.always(async (t) => {
   await t.context.moto?.stop();
 });
 
-async function launch(t: { context: { moto: Moto }; teardown(fn: () => Promise<void>): void }, options: Partial<LaunchOptions>): Promise<Cluster> {
-  const cluster = await launchCluster({
-    workers: 1,
-    credentials: { roleArn: 'arn:aws:iam::123456789012:role/a', durationSeconds: 900 },
-    region: 'us-east-1',
-    environ: { AWS_ENDPOINT_URL: t.context.moto.url },
-    logger: capturedLogger().logger,
-    ...options,
-  });
-  t.teardown(() => cluster.close());
-  return cluster;
+function launch(t: { context: { moto: Moto }; teardown(fn: () => Promise<void>): void }, options: Partial<LaunchOptions>): Promise<Cluster> {
+  return launchRoleCluster(t, t.context.moto, { credentials: { roleArn: 'arn:aws:iam::123456789012:role/a', durationSeconds: 900 }, ...options });
 }
 
 test('two clusters on one worker: each workload\'s instance metadata endpoint is its own agent\'s, serving its own cluster\'s role', async (t) => {
