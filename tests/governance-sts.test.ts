@@ -83,7 +83,7 @@ test.serial('service: AssumeRole carries the principal as SourceIdentity and tag
   t.is(received(t, 'AssumeRole', (p) => p.get('RoleSessionName') === `credfwd-${id}`).get('SourceIdentity'), 'alice');
 });
 
-test.serial('credfwd launch (embedded) --scope and --session-policy: AssumeRole gets both in one Policy, the launcher as SourceIdentity, and --audit-log the actions', async (t) => {
+test.serial('credfwd launch (embedded) --scope and --session-policy: AssumeRole gets both in one Policy, the launcher\'s ARN as SourceIdentity and tag, and --audit-log the actions', async (t) => {
   const { moto, sts } = t.context;
   const launcher = await createIamUser(moto, 'erin');
   const dir = mkdtempSync(join(tmpdir(), 'credfwd-sts-embedded-'));
@@ -96,11 +96,11 @@ test.serial('credfwd launch (embedded) --scope and --session-policy: AssumeRole 
     isolatedEnv({ AWS_ACCESS_KEY_ID: launcher.accessKeyId, AWS_SECRET_ACCESS_KEY: launcher.secretAccessKey, AWS_ENDPOINT_URL_STS: sts.url }),
   );
   t.is(result.code, 0, result.stderr);
-  t.deepEqual(sts.calls(), ['AssumeRole']);
+  t.deepEqual(sts.calls(), ['GetCallerIdentity', 'AssumeRole'], 'the launcher\'s ARN asked once, to attribute the sessions to it');
   const call = received(t, 'AssumeRole', () => true);
   t.regex(call.get('RoleSessionName') ?? '', /^credfwd-c-[0-9a-f]+$/);
-  t.is(call.get('SourceIdentity'), userInfo().username);
-  t.is(tagsOf(call)['credfwd:principal'], userInfo().username);
+  t.is(call.get('SourceIdentity'), 'erin', 'the user name of the launcher\'s ARN');
+  t.is(tagsOf(call)['credfwd:principal'], launcher.arn);
   const statements = statementsOf(call);
   t.true(statements.some((s) => s.Resource === 'arn:aws:s3:::ml-data/team-a/*' && !JSON.stringify(s.Action).includes('PutObject')), 'a scope without :write reads only');
   t.true(statements.some((s) => s.Action === 'dynamodb:GetItem'));
@@ -119,9 +119,10 @@ test.serial('forward with long-term keys and --scope: GetFederationToken with th
     isolatedEnv({ AWS_ACCESS_KEY_ID: launcher.accessKeyId, AWS_SECRET_ACCESS_KEY: launcher.secretAccessKey, AWS_ENDPOINT_URL_STS: sts.url }),
   );
   t.is(result.code, 0, result.stderr);
-  t.deepEqual(sts.calls(), ['GetFederationToken']);
+  t.deepEqual(sts.calls(), ['GetCallerIdentity', 'GetFederationToken'], 'the launcher\'s ARN asked once, for the principal tag');
   const call = received(t, 'GetFederationToken', () => true);
   t.regex(call.get('Name') ?? '', /^credfwd-c-[0-9a-f]+$/);
+  t.is(tagsOf(call)['credfwd:principal'], launcher.arn);
   t.true(statementsOf(call).some((s) => s.Resource === 'arn:aws:s3:::ml-data/out/*' && [s.Action].flat().includes('s3:PutObject')));
 });
 

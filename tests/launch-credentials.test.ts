@@ -115,7 +115,7 @@ test.serial('role mode: one AssumeRole for four workers, each acting as the assu
     const remaining = Date.parse(w.env.AWS_CREDENTIAL_EXPIRATION ?? '') - Date.now();
     t.true(remaining > 10 * 60_000 && remaining <= 15 * 60_000, `15-minute duration honoured (${remaining} ms left)`);
   }
-  t.deepEqual(counter.calls(), ['AssumeRole']);
+  t.deepEqual(counter.calls(), ['GetCallerIdentity', 'AssumeRole'], 'one call names the launcher (for SourceIdentity), one mints for every worker');
   t.false(result.stdout.includes(launcher.secretAccessKey) || result.stderr.includes(launcher.secretAccessKey));
 });
 

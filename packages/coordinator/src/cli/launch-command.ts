@@ -37,7 +37,19 @@ function progressFor(flags: LaunchFlags): (ready: number, total: number, progres
   };
 }
 
-/** `credfwd launch --coordinator`: the cluster lives on a distributed service; workers are local, as in embedded mode. */
+/** What both launches take from the flags: where workers go, the cluster, and how start-up is shown and interrupted. */
+function commonOptions(flags: LaunchFlags, logger: Logger, interrupts: LaunchInterrupts) {
+  return {
+    ...placementFrom(flags),
+    ...clusterOptionsFrom(flags),
+    logger,
+    echoAgentLogs: logger.isLevelEnabled('info'),
+    onProgress: progressFor(flags),
+    signal: interrupts.signal,
+  };
+}
+
+/** `credfwd launch --coordinator`: the cluster lives on a distributed service; workers start here or on SSH hosts, as in embedded mode. */
 async function launchOnService(flags: LaunchFlags, coordinator: string, logger: Logger, leaseSeconds: number | null | undefined, interrupts: LaunchInterrupts): Promise<UpCluster> {
   const { pin, adminToken } = coordinatorAccess(coordinator, flags.coordinatorPin);
   const onRefresh = onRefreshOption(flags.onRefresh);
@@ -45,13 +57,8 @@ async function launchOnService(flags: LaunchFlags, coordinator: string, logger: 
     coordinatorUrl: coordinator,
     coordinatorPin: pin,
     adminToken,
-    ...placementFrom(flags),
-    ...clusterOptionsFrom(flags),
+    ...commonOptions(flags, logger, interrupts),
     ...(leaseSeconds !== undefined ? { leaseSeconds } : {}),
-    logger,
-    echoAgentLogs: logger.isLevelEnabled('info'),
-    onProgress: progressFor(flags),
-    signal: interrupts.signal,
   });
   return {
     handle: cluster,
@@ -67,16 +74,11 @@ async function launchOnService(flags: LaunchFlags, coordinator: string, logger: 
 async function launchEmbedded(flags: LaunchFlags, logger: Logger, interrupts: LaunchInterrupts, audit: AuditLog | undefined): Promise<UpCluster> {
   const onRefresh = onRefreshOption(flags.onRefresh);
   const cluster = await launchCluster({
+    ...commonOptions(flags, logger, interrupts),
     ...(audit ? { audit } : {}),
-    ...placementFrom(flags),
-    ...clusterOptionsFrom(flags),
     ...(flags.listen ? { listen: flags.listen } : {}),
     ...(flags.publicAddress ? { publicAddress: flags.publicAddress } : {}),
     ...(flags.direct ? { direct: true } : {}),
-    logger,
-    echoAgentLogs: logger.isLevelEnabled('info'),
-    onProgress: progressFor(flags),
-    signal: interrupts.signal,
   });
   return {
     handle: cluster,

@@ -12,9 +12,14 @@ export interface Attribution {
   tags: { Key: string; Value: string }[];
 }
 
-/** SourceIdentity: 2–64 of `[A-Za-z0-9_+=,.@-]` (STS refuses anything else, and values starting `aws:`). */
+/**
+ * SourceIdentity: 2–64 of `[A-Za-z0-9_+=,.@-]` (STS refuses anything else,
+ * and values starting `aws:`). Of an ARN, its last part: the user or the
+ * role session's name, which is who the person is; the tag keeps the whole ARN.
+ */
 function asSourceIdentity(principal: string): string {
-  const cleaned = principal.replace(/[^\w+=,.@-]/g, '_').slice(0, 64);
+  const name = principal.startsWith('arn:') ? principal.slice(Math.max(principal.lastIndexOf('/'), principal.lastIndexOf(':')) + 1) : principal;
+  const cleaned = name.replace(/[^\w+=,.@-]/g, '_').slice(0, 64);
   return cleaned.length >= 2 ? cleaned : `${cleaned}__`.slice(0, 2);
 }
 

@@ -1,4 +1,4 @@
-import { AssumeRoleCommand, GetFederationTokenCommand, GetSessionTokenCommand, STSClient } from '@aws-sdk/client-sts';
+import { AssumeRoleCommand, GetCallerIdentityCommand, GetFederationTokenCommand, GetSessionTokenCommand, STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@aws-sdk/types';
 import { CredfwdError, type AwsCredentials, type Logger } from '@credfwd/shared';
 import { attributionOf } from './attribution.ts';
@@ -27,8 +27,29 @@ export interface MinterOptions {
   logger: Logger;
   /** Launcher identity; the SDK default chain when absent. */
   launcher?: AwsCredentialIdentityProvider;
-  /** Who the sessions are attributed to (SourceIdentity, session tag `credfwd:principal`): the service's principal, the embedded launcher's user. */
+  /** Who the sessions are attributed to (SourceIdentity, session tag `credfwd:principal`): the service's principal. */
   principal?: string;
+  /** Without a principal: attribute the sessions to the launcher's own ARN (an embedded launch). */
+  attributeToLauncher?: boolean;
+}
+
+/**
+ * The principal of a minter's sessions: the one given, or the launcher's
+ * ARN, asked of STS once per cluster (GetCallerIdentity needs no
+ * permission) with the client about to mint.
+ */
+function principalOf(options: MinterOptions): (client: STSClient) => Promise<string | undefined> {
+  const given = options.principal;
+  if (given !== undefined || !options.attributeToLauncher) return async () => given;
+  let arn: string | undefined;
+  return async (client) => {
+    try {
+      arn ??= (await client.send(new GetCallerIdentityCommand({}))).Arn;
+    } catch (err) {
+      throw mapStsError(err, 'GetCallerIdentity');
+    }
+    return arn;
+  };
 }
 
 /**
@@ -98,13 +119,14 @@ function scopeUnsupported(): CredfwdError {
  */
 function federationMinter(options: MinterOptions, sessionPolicy: string): Minter {
   const duration = checkDuration(options.durationSeconds, GET_SESSION_TOKEN_SECONDS, 'GetFederationToken');
+  const principal = principalOf(options);
   return {
     async mint() {
       const launcher = await resolveLauncherCredentials(options.launcher);
       if (isTemporary(launcher)) throw scopeUnsupported();
       const client = stsClient(options, launcher);
       try {
-        const attribution = attributionOf(options.clusterId, options.principal);
+        const attribution = attributionOf(options.clusterId, await principal(client));
         const out = await client.send(new GetFederationTokenCommand({ Name: attribution.federatedName, Policy: sessionPolicy, DurationSeconds: duration, Tags: attribution.tags }));
         return split(fromSts(out.Credentials, 'GetFederationToken'), 'get-federation-token');
       } catch (err) {
@@ -145,12 +167,13 @@ function forwardMinter(options: MinterOptions, sessionPolicy: string | undefined
 
 function roleMinter(options: MinterOptions, spec: Extract<CredentialsSpec, { kind: 'role' }>): Minter {
   const duration = checkDuration(spec.durationSeconds ?? options.durationSeconds, ASSUME_ROLE_SECONDS, 'AssumeRole');
+  const principal = principalOf(options);
   return {
     async mint() {
       const launcher = await resolveLauncherCredentials(options.launcher);
       const client = stsClient(options, launcher);
       try {
-        const attribution = attributionOf(options.clusterId, options.principal);
+        const attribution = attributionOf(options.clusterId, await principal(client));
         // The caller's own tags first; credfwd's keys win, so a launcher cannot pose as another cluster or principal.
         const tags = new Map([...Object.entries(spec.tags ?? {}), ...attribution.tags.map((t) => [t.Key, t.Value] as const)]);
         const out = await client.send(new AssumeRoleCommand({

@@ -15,7 +15,6 @@ import {
   createSelfSignedIdentity,
   isAnyAddress,
   listenForAgents,
-  localUserName,
   openCluster,
   planCluster,
   splitHostPort,
@@ -140,8 +139,8 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       region,
       logger: this.#logger,
       ...(options.launcher ? { launcher: options.launcher } : {}),
-      // The launcher's local user: naming its AWS identity would cost a GetCallerIdentity per launch.
-      principal: options.principal ?? localUserName(),
+      // Without a principal named, the launcher's own ARN: it is whose identity the cluster's sessions carry.
+      ...(options.principal !== undefined ? { principal: options.principal } : { attributeToLauncher: true }),
     });
     const minted = minter ? await minter.mint() : null;
     const record: ClusterRecord = {

@@ -22,3 +22,11 @@ test('attributionOf without a principal tags only the cluster', (t) => {
   t.is(a.sourceIdentity, undefined);
   t.deepEqual(a.tags, [{ Key: 'credfwd:cluster', Value: 'c-1' }]);
 });
+
+test('attributionOf names an ARN principal by its last part in SourceIdentity, and by the whole ARN in the tag', (t) => {
+  const user = attributionOf('c-1', 'arn:aws:iam::123456789012:user/erin');
+  t.is(user.sourceIdentity, 'erin');
+  t.deepEqual(user.tags[1], { Key: 'credfwd:principal', Value: 'arn:aws:iam::123456789012:user/erin' });
+  t.is(attributionOf('c-1', 'arn:aws:sts::123456789012:assumed-role/Admin/alice@example.com').sourceIdentity, 'alice@example.com', 'a role session is named by its session name');
+  t.is(attributionOf('c-1', 'arn:aws:iam::123456789012:root').sourceIdentity, 'root');
+});
