@@ -26,9 +26,10 @@ export interface EndpointResult {
 }
 
 /** Where moto serves the instance profile's credentials (IMDSv1 GET, as TESTING.md describes). */
-const IMDS_PATH = '/latest/meta-data/iam/security-credentials/default-role';
+export const MOTO_IMDS_PATH = '/latest/meta-data/iam/security-credentials/default-role';
 
-async function loadOnce(params: LoadParams): Promise<LoadAnswer> {
+/** One load run from a generator process of its own, bounded by the run's length plus a margin. */
+export async function loadOnce(params: LoadParams): Promise<LoadAnswer> {
   const generator = spawnWorker(LOAD_GEN);
   try {
     return await withDeadline(generator.call<LoadAnswer>('load', params), params.warmupMs + params.durationMs + 30_000, `load on ${new URL(params.url).pathname}`);
@@ -62,7 +63,7 @@ export async function runEndpoint(moto: Moto, load: EndpointLoad): Promise<Endpo
       loadOnce({ url, headers: { Authorization: token }, ...load, connections: 1 }),
       loadOnce({ url, headers: { Authorization: 'not-the-token' }, ...load, connections: Math.max(1, load.connections - 1) }),
     ]);
-    const imds = await loadOnce({ url: `${moto.url}${IMDS_PATH}`, headers: {}, ...load });
+    const imds = await loadOnce({ url: `${moto.url}${MOTO_IMDS_PATH}`, headers: {}, ...load });
     return { load, credfwd, duringFlood: { legitimate, flood }, imds };
   } finally {
     await cluster.close();

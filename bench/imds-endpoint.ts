@@ -6,19 +6,12 @@
  * renders its table for BENCHMARKS.md.
  */
 import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { launchCluster, type Cluster } from '@credfwd/coordinator';
 import { createLogger } from '@credfwd/shared';
 import type { Moto } from '../tests/helpers/moto.ts';
-import type { EndpointLoad } from './endpoint.ts';
-import type { LoadAnswer, LoadParams } from './load-gen.ts';
-import { spawnWorker } from './lib/children.ts';
-import { withDeadline } from './lib/deadline.ts';
+import { loadOnce, MOTO_IMDS_PATH, type EndpointLoad } from './endpoint.ts';
+import type { LoadAnswer } from './load-gen.ts';
 import { BENCH_ROLE_ARN, MOTO_LAUNCHER } from './sts-calls.ts';
-
-const LOAD_GEN = fileURLToPath(new URL('./load-gen.ts', import.meta.url));
-/** Where moto serves the instance profile's credentials (IMDSv1 GET, as TESTING.md describes). */
-const MOTO_IMDS_PATH = '/latest/meta-data/iam/security-credentials/default-role';
 
 export interface ImdsEndpointResult {
   load: EndpointLoad;
@@ -28,15 +21,6 @@ export interface ImdsEndpointResult {
   container: LoadAnswer;
   /** moto's instance metadata. */
   moto: LoadAnswer;
-}
-
-async function loadOnce(params: LoadParams): Promise<LoadAnswer> {
-  const generator = spawnWorker(LOAD_GEN);
-  try {
-    return await withDeadline(generator.call<LoadAnswer>('load', params), params.warmupMs + params.durationMs + 30_000, `load on ${new URL(params.url).pathname}`);
-  } finally {
-    await generator.stop();
-  }
 }
 
 async function withCluster<T>(delivery: 'imds' | 'endpoint', use: (cluster: Cluster) => Promise<T>): Promise<T> {

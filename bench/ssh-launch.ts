@@ -6,15 +6,14 @@
  * section alone; `pnpm bench` registers {@link runSshLaunchBench}.
  */
 import { statSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
-import { launchCluster, type LaunchOptions } from '@credfwd/coordinator';
+import { defaultAgentProgram, launchCluster, type LaunchOptions } from '@credfwd/coordinator';
 import { createLogger } from '@credfwd/shared';
 import { leftoverProcesses, sshHostsUnavailable, startSshHosts } from '../tests/helpers/ssh-hosts.ts';
 import { num, table } from './lib/markdown.ts';
 
 /** The one-file agent `pnpm build` writes: what a first run uploads to each host. */
-const BUNDLE = createRequire(import.meta.url).resolve('@credfwd/worker-agent/bundle');
+const BUNDLE = defaultAgentProgram().file;
 const READY_TIMEOUT_MS = 60_000;
 const LEFTOVER_MS = 10_000;
 

@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Coordinator, type ClusterOptions, type ClusterRecord, type CredfwdError } from '@credfwd/coordinator';
+import { Coordinator, defaultAgentProgram, type ClusterOptions, type ClusterRecord, type CredfwdError } from '@credfwd/coordinator';
 import { parseJoinString } from '@credfwd/shared';
 import { SshBackend, type SshAgents } from '../packages/coordinator/src/backends/ssh/index.ts';
 import { capturedLogger } from './helpers/captured-logger.ts';
@@ -11,7 +11,7 @@ import { within } from './helpers/deadline.ts';
 import { freePort } from './helpers/free-port.ts';
 import { assumeRoleViaCli, createIamUser, type Moto } from './helpers/moto.ts';
 import { startService, type Service } from './helpers/service.ts';
-import { agentBundle, leftoverProcesses, localSshProcesses, pollUntil, processTexts, startSshHosts, type SshHosts } from './helpers/ssh-hosts.ts';
+import { leftoverProcesses, localSshProcesses, pollUntil, processTexts, startSshHosts, type SshHosts } from './helpers/ssh-hosts.ts';
 import { sshSuite } from './helpers/ssh-suite.ts';
 
 interface Context {
@@ -39,7 +39,8 @@ if (!unavailable) {
     t.context.moto = { url: `http://${hosts.serviceAddress}:${port}`, port, stop: motoService.stop };
     process.env.AWS_ENDPOINT_URL_STS = t.context.moto.url;
     t.context.scratch = await mkdtemp(join(tmpdir(), 'credfwd-ssh-test-'));
-    t.context.agentFile = await agentBundle();
+    // What `pnpm build` made and `credfwd launch --hosts` uploads: AGENT_BUNDLE_MISSING says to build first.
+    t.context.agentFile = defaultAgentProgram().file;
   });
 
   base.after.always(async (t) => {

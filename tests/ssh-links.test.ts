@@ -5,13 +5,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { Coordinator, type ClusterOptions, type ClusterRecord, type CredfwdError } from '@credfwd/coordinator';
+import { Coordinator, defaultAgentProgram, type ClusterOptions, type ClusterRecord, type CredfwdError } from '@credfwd/coordinator';
 import { SshBackend, type SshAgents } from '../packages/coordinator/src/backends/ssh/index.ts';
 import { capturedLogger } from './helpers/captured-logger.ts';
 import { within } from './helpers/deadline.ts';
 import { createIamUser, type Moto } from './helpers/moto.ts';
+import { actAsLauncher } from './helpers/role-launches.ts';
 import { startHostMoto } from './helpers/ssh-services.ts';
-import { agentBundle, leftoverProcesses, localSshProcesses, pollUntil, processTexts, startSshHosts, type SshHost, type SshHosts } from './helpers/ssh-hosts.ts';
+import { leftoverProcesses, localSshProcesses, pollUntil, processTexts, startSshHosts, type SshHost, type SshHosts } from './helpers/ssh-hosts.ts';
 import { sshSuite } from './helpers/ssh-suite.ts';
 
 /*
@@ -49,11 +50,11 @@ if (!unavailable) {
     const hosts = t.context.hosts = await startSshHosts([{}, {}, {}]);
     const moto = t.context.moto = await startHostMoto(hosts);
     t.context.scratch = await mkdtemp(join(tmpdir(), 'credfwd-ssh-links-'));
-    t.context.agentFile = await agentBundle();
+    // What `pnpm build` made and `credfwd launch --hosts` uploads: AGENT_BUNDLE_MISSING says to build first.
+    t.context.agentFile = defaultAgentProgram().file;
     const launcher = await createIamUser(moto, 'ssh-links-launcher');
-    process.env.AWS_ACCESS_KEY_ID = launcher.accessKeyId;
-    process.env.AWS_SECRET_ACCESS_KEY = launcher.secretAccessKey;
-    process.env.AWS_ENDPOINT_URL_STS = moto.url;
+    // The launcher's identity as the SDK's default chain finds it (this test file is a process of its own).
+    actAsLauncher(moto, launcher);
     process.env.AWS_CONFIG_FILE = '/dev/null';
     process.env.AWS_SHARED_CREDENTIALS_FILE = '/dev/null';
   });

@@ -9,6 +9,7 @@ import { capturedLogger } from './helpers/captured-logger.ts';
 import { parseEnvOutput } from './helpers/credfwd-cli.ts';
 import { within } from './helpers/deadline.ts';
 import { createIamUser, type IamUser, type Moto } from './helpers/moto.ts';
+import { actAsLauncher } from './helpers/role-launches.ts';
 import { startHostMoto } from './helpers/ssh-services.ts';
 import { hostProcesses, leftoverProcesses, localSshProcesses, pollUntil, startSshHosts, type SshHosts } from './helpers/ssh-hosts.ts';
 import { sshSuite } from './helpers/ssh-suite.ts';
@@ -44,9 +45,7 @@ if (!unavailable) {
     t.context.scratch = await mkdtemp(join(tmpdir(), 'credfwd-ssh-modes-'));
     const launcher = t.context.launcher = await createIamUser(moto, 'ssh-modes-launcher');
     // The launcher's identity as the SDK's default chain finds it (this test file is a process of its own).
-    process.env.AWS_ACCESS_KEY_ID = launcher.accessKeyId;
-    process.env.AWS_SECRET_ACCESS_KEY = launcher.secretAccessKey;
-    process.env.AWS_ENDPOINT_URL_STS = moto.url;
+    actAsLauncher(moto, launcher);
     process.env.AWS_CONFIG_FILE = '/dev/null';
     process.env.AWS_SHARED_CREDENTIALS_FILE = '/dev/null';
   });

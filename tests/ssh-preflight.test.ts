@@ -3,11 +3,11 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Coordinator, CredfwdError, type ErrorCode } from '@credfwd/coordinator';
+import { Coordinator, CredfwdError, defaultAgentProgram, type ErrorCode } from '@credfwd/coordinator';
 import { SshBackend, type SshBackendOptions, type SshAgents } from '../packages/coordinator/src/backends/ssh/index.ts';
 import { capturedLogger } from './helpers/captured-logger.ts';
 import { within } from './helpers/deadline.ts';
-import { agentBundle, leftoverProcesses, startSshHosts, type SshHost, type SshHosts } from './helpers/ssh-hosts.ts';
+import { leftoverProcesses, startSshHosts, type SshHost, type SshHosts } from './helpers/ssh-hosts.ts';
 import { sshSuite } from './helpers/ssh-suite.ts';
 
 interface Context {
@@ -39,7 +39,8 @@ if (!unavailable) {
       { knownHost: 'changed' },
     ]);
     t.context.coordinator = await Coordinator.start({ logger: capturedLogger().logger, listen: '127.0.0.1:0' });
-    t.context.agentFile = await agentBundle();
+    // What `pnpm build` made and `credfwd launch --hosts` uploads: AGENT_BUNDLE_MISSING says to build first.
+    t.context.agentFile = defaultAgentProgram().file;
   });
 
   base.after.always(async (t) => {

@@ -1,6 +1,6 @@
 import { launchCluster, type Cluster, type LaunchOptions } from '@credfwd/coordinator';
 import { capturedLogger } from './captured-logger.ts';
-import { createIamUser, startMoto, type Moto } from './moto.ts';
+import { createIamUser, startMoto, type AwsKeys, type Moto } from './moto.ts';
 
 /**
  * Starts moto and makes an IAM user of it the launcher of every cluster this
@@ -9,11 +9,15 @@ import { createIamUser, startMoto, type Moto } from './moto.ts';
  */
 export async function startMotoAsLauncher(userName: string): Promise<Moto> {
   const moto = await startMoto();
-  const launcher = await createIamUser(moto, userName);
-  process.env.AWS_ACCESS_KEY_ID = launcher.accessKeyId;
-  process.env.AWS_SECRET_ACCESS_KEY = launcher.secretAccessKey;
-  process.env.AWS_ENDPOINT_URL_STS = moto.url;
+  actAsLauncher(moto, await createIamUser(moto, userName));
   return moto;
+}
+
+/** Makes `keys` this process's AWS identity, with every STS call going to `moto`. */
+export function actAsLauncher(moto: Moto, keys: AwsKeys): void {
+  process.env.AWS_ACCESS_KEY_ID = keys.accessKeyId;
+  process.env.AWS_SECRET_ACCESS_KEY = keys.secretAccessKey;
+  process.env.AWS_ENDPOINT_URL_STS = moto.url;
 }
 
 interface Teardowns {

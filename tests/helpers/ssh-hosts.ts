@@ -1,11 +1,10 @@
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -268,30 +267,4 @@ async function stopHost(host: Started): Promise<void> {
 function once(fn: () => Promise<void>): () => Promise<void> {
   let running: Promise<void> | undefined;
   return () => (running ??= fn());
-}
-
-const BUNDLE = fileURLToPath(new URL('../../packages/worker-agent/dist/credfwd-agent.mjs', import.meta.url));
-
-/**
- * The one-file agent `pnpm build` makes (what the SSH backend uploads). Built
- * here with esbuild, as `scripts/build.ts` does, when the build has not run.
- */
-export async function agentBundle(): Promise<string> {
-  if (existsSync(BUNDLE)) return BUNDLE;
-  const { build } = await import('esbuild');
-  const dir = await mkdtemp(join(tmpdir(), 'credfwd-bundle-'));
-  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-  const out = join(dir, 'credfwd-agent.mjs');
-  await build({
-    entryPoints: [fileURLToPath(new URL('../../packages/worker-agent/src/cli.ts', import.meta.url))],
-    outfile: out,
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'esm',
-    conditions: ['credfwd-source'],
-    banner: { js: "import { createRequire as credfwdCreateRequire } from 'node:module';\nconst require = credfwdCreateRequire(import.meta.url);" },
-    logLevel: 'warning',
-  });
-  return out;
 }
