@@ -1,35 +1,18 @@
 import { launchCluster } from '@credfwd/coordinator';
 import { capturedLogger } from './helpers/captured-logger.ts';
 import { isolatedEnv, parseJsonLines, runCredfwd } from './helpers/credfwd-cli.ts';
-import { freePort } from './helpers/free-port.ts';
-import { assumeRoleViaCli, createIamUser, type Moto } from './helpers/moto.ts';
-import { startService, type Service } from './helpers/service.ts';
-import { leftoverProcesses, startSshHosts, type SshHosts } from './helpers/ssh-hosts.ts';
-import { sshSuite } from './helpers/ssh-suite.ts';
+import { assumeRoleViaCli, createIamUser } from './helpers/moto.ts';
+import { leftoverProcesses } from './helpers/ssh-hosts.ts';
+import { sshHostsFixture, sshSuite, type SshHostsContext } from './helpers/ssh-suite.ts';
 
-interface Context {
-  hosts: SshHosts;
-  moto: Moto;
-  motoService: Service;
-}
+type Context = SshHostsContext;
 
 // Never a silent pass: without root or sshd every test is skipped with the reason in its title.
-const { base, unavailable, test, title } = sshSuite<Context>();
+const suite = sshSuite<Context>();
+const { test, title } = suite;
+sshHostsFixture(suite, { scratch: 'credfwd-ssh-cli-' });
 const LEFTOVER_MS = 10_000;
 
-if (!unavailable) {
-  base.before(async (t) => {
-    const hosts = t.context.hosts = await startSshHosts([{}, {}, {}]);
-    const port = await freePort();
-    const motoService = t.context.motoService = await startService({ command: 'moto_server', args: ['-H', hosts.serviceAddress, '-p', String(port)], ready: /Running on http/ });
-    t.context.moto = { url: `http://${hosts.serviceAddress}:${port}`, port, stop: motoService.stop };
-  });
-
-  base.after.always(async (t) => {
-    await t.context.motoService?.stop();
-    await t.context.hosts?.stop();
-  });
-}
 
 test(title('credfwd launch --hosts runs the command on every host as the launcher, names each result\'s host, and leaves nothing behind'), async (t) => {
   const { hosts, moto } = t.context;

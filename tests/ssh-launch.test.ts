@@ -1,52 +1,36 @@
 import type { ExecutionContext } from 'ava';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Coordinator, defaultAgentProgram, type ClusterOptions, type ClusterRecord, type CredfwdError } from '@credfwd/coordinator';
 import { parseJoinString } from '@credfwd/shared';
 import { SshBackend, type SshAgents } from '../packages/coordinator/src/backends/ssh/index.ts';
 import { capturedLogger } from './helpers/captured-logger.ts';
 import { within } from './helpers/deadline.ts';
-import { freePort } from './helpers/free-port.ts';
-import { assumeRoleViaCli, createIamUser, type Moto } from './helpers/moto.ts';
-import { startService, type Service } from './helpers/service.ts';
-import { leftoverProcesses, localSshProcesses, pollUntil, processTexts, startSshHosts, type SshHosts } from './helpers/ssh-hosts.ts';
-import { sshSuite } from './helpers/ssh-suite.ts';
+import { assumeRoleViaCli, createIamUser } from './helpers/moto.ts';
+import { startService } from './helpers/service.ts';
+import { leftoverProcesses, localSshProcesses, pollUntil, processTexts } from './helpers/ssh-hosts.ts';
+import { sshHostsFixture, sshSuite, type SshHostsContext } from './helpers/ssh-suite.ts';
 
-interface Context {
-  hosts: SshHosts;
-  moto: Moto;
-  motoService: Service;
+interface Context extends SshHostsContext {
   agentFile: string;
-  scratch: string;
 }
 
 // Never a silent pass: without root or sshd every test is skipped with the reason in its title.
-const { base, unavailable, test, title } = sshSuite<Context>();
+const suite = sshSuite<Context>();
+const { base, unavailable, test, title } = suite;
+sshHostsFixture(suite, { scratch: 'credfwd-ssh-test-' });
 
 const ROLE_ARN = 'arn:aws:iam::123456789012:role/launcher';
 const READY_MS = 30_000;
 const LEFTOVER_MS = 10_000;
 
 if (!unavailable) {
-  base.before(async (t) => {
-    // Filled in step by step, so the after hook tears down whatever started before a later step failed.
-    const hosts = t.context.hosts = await startSshHosts([{}, {}, {}]);
-    // moto listens where every host can reach it; the coordinator stays on loopback, reached only through the tunnels.
-    const port = await freePort();
-    const motoService = t.context.motoService = await startService({ command: 'moto_server', args: ['-H', hosts.serviceAddress, '-p', String(port)], ready: /Running on http/ });
-    t.context.moto = { url: `http://${hosts.serviceAddress}:${port}`, port, stop: motoService.stop };
+  base.before((t) => {
+    // The coordinator stays on loopback, reached only through the tunnels; moto is where every host reaches it.
     process.env.AWS_ENDPOINT_URL_STS = t.context.moto.url;
-    t.context.scratch = await mkdtemp(join(tmpdir(), 'credfwd-ssh-test-'));
     // What `pnpm build` made and `credfwd launch --hosts` uploads: AGENT_BUNDLE_MISSING says to build first.
     t.context.agentFile = defaultAgentProgram().file;
-  });
-
-  base.after.always(async (t) => {
-    await t.context.motoService?.stop();
-    await t.context.hosts?.stop();
-    if (t.context.scratch) await rm(t.context.scratch, { recursive: true, force: true });
   });
 }
 

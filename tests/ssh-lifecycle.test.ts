@@ -1,17 +1,15 @@
 import type { ExecutionContext } from 'ava';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CREDFWD_BIN, isolatedEnv, parseJsonLines, spawnNode } from './helpers/credfwd-cli.ts';
 import { within } from './helpers/deadline.ts';
-import type { Moto } from './helpers/moto.ts';
 import { collectOutput, type ProcessResult } from './helpers/processes.ts';
 import { newServiceSecrets } from './helpers/replicas.ts';
 import { prefixFor, startRedis, type TestRedis } from './helpers/redis.ts';
-import { hostProcesses, leftoverProcesses, localSshProcesses, pollUntil, startSshHosts, type SshHosts } from './helpers/ssh-hosts.ts';
-import { sshSuite } from './helpers/ssh-suite.ts';
-import { startHostMoto, startHostReplica, type HostReplica } from './helpers/ssh-services.ts';
+import { hostProcesses, leftoverProcesses, localSshProcesses, pollUntil, type SshHosts } from './helpers/ssh-hosts.ts';
+import { sshHostsFixture, sshSuite, type SshHostsContext } from './helpers/ssh-suite.ts';
+import { startHostReplica, type HostReplica } from './helpers/ssh-services.ts';
 
 /*
  * The built `credfwd launch --hosts` as a user runs it, against three SSH
@@ -19,15 +17,14 @@ import { startHostMoto, startHostReplica, type HostReplica } from './helpers/ssh
  * runs. Each test ends with no process left on any host and no ssh here.
  */
 
-interface Context {
-  hosts: SshHosts;
-  moto: Moto;
+interface Context extends SshHostsContext {
   redis: TestRedis;
-  scratch: string;
 }
 
 // Never a silent pass: without root or sshd every test is skipped with the reason in its title.
-const { base, unavailable, test, title } = sshSuite<Context>();
+const suite = sshSuite<Context>();
+const { base, unavailable, test, title } = suite;
+sshHostsFixture(suite, { scratch: 'credfwd-ssh-lifecycle-' });
 
 const ROLE_ARN = 'arn:aws:iam::123456789012:role/ssh-service';
 /** The replicas' own AWS identity: through a service, they mint the role. Moto accepts any signature. */
@@ -41,18 +38,11 @@ const EXITED_WITH_LAUNCHER_MS = 1_000;
 
 if (!unavailable) {
   base.before(async (t) => {
-    // Filled in step by step, so the after hook tears down whatever started before a later step failed.
-    const hosts = t.context.hosts = await startSshHosts([{}, {}, {}]);
-    t.context.moto = await startHostMoto(hosts);
     t.context.redis = await startRedis();
-    t.context.scratch = await mkdtemp(join(tmpdir(), 'credfwd-ssh-lifecycle-'));
   });
 
   base.after.always(async (t) => {
-    await t.context.moto?.stop();
     await t.context.redis?.stop();
-    await t.context.hosts?.stop();
-    if (t.context.scratch) await rm(t.context.scratch, { recursive: true, force: true });
   });
 }
 

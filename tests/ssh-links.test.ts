@@ -1,7 +1,6 @@
 import type { ExecutionContext } from 'ava';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
@@ -9,11 +8,8 @@ import { Coordinator, defaultAgentProgram, type ClusterOptions, type ClusterReco
 import { SshBackend, type SshAgents } from '../packages/coordinator/src/backends/ssh/index.ts';
 import { capturedLogger } from './helpers/captured-logger.ts';
 import { within } from './helpers/deadline.ts';
-import { createIamUser, type Moto } from './helpers/moto.ts';
-import { actAsLauncher } from './helpers/role-launches.ts';
-import { startHostMoto } from './helpers/ssh-services.ts';
-import { leftoverProcesses, localSshProcesses, pollUntil, processTexts, startSshHosts, type SshHost, type SshHosts } from './helpers/ssh-hosts.ts';
-import { sshSuite } from './helpers/ssh-suite.ts';
+import { leftoverProcesses, localSshProcesses, pollUntil, processTexts, type SshHost } from './helpers/ssh-hosts.ts';
+import { sshHostsFixture, sshSuite, type SshHostsContext } from './helpers/ssh-suite.ts';
 
 /*
  * Links that break (issue 13, item 6): the network to a host cut for a
@@ -24,15 +20,14 @@ import { sshSuite } from './helpers/ssh-suite.ts';
  * ~2 s) so a cut of seconds goes through the same path as one of minutes.
  */
 
-interface Context {
-  hosts: SshHosts;
-  moto: Moto;
+interface Context extends SshHostsContext {
   agentFile: string;
-  scratch: string;
 }
 
 // Never a silent pass: without root or sshd every test is skipped with the reason in its title.
-const { base, unavailable, test, title } = sshSuite<Context>();
+const suite = sshSuite<Context>();
+const { base, unavailable, test, title } = suite;
+sshHostsFixture(suite, { scratch: 'credfwd-ssh-links-', launcher: 'ssh-links-launcher' });
 
 const ROLE = { roleArn: 'arn:aws:iam::123456789012:role/links', durationSeconds: 900 };
 const READY_MS = 30_000;
@@ -46,23 +41,9 @@ const HEALED_MS = 30_000;
 const run = promisify(execFile);
 
 if (!unavailable) {
-  base.before(async (t) => {
-    const hosts = t.context.hosts = await startSshHosts([{}, {}, {}]);
-    const moto = t.context.moto = await startHostMoto(hosts);
-    t.context.scratch = await mkdtemp(join(tmpdir(), 'credfwd-ssh-links-'));
+  base.before((t) => {
     // What `pnpm build` made and `credfwd launch --hosts` uploads: AGENT_BUNDLE_MISSING says to build first.
     t.context.agentFile = defaultAgentProgram().file;
-    const launcher = await createIamUser(moto, 'ssh-links-launcher');
-    // The launcher's identity as the SDK's default chain finds it (this test file is a process of its own).
-    actAsLauncher(moto, launcher);
-    process.env.AWS_CONFIG_FILE = '/dev/null';
-    process.env.AWS_SHARED_CREDENTIALS_FILE = '/dev/null';
-  });
-
-  base.after.always(async (t) => {
-    await t.context.moto?.stop();
-    await t.context.hosts?.stop();
-    if (t.context.scratch) await rm(t.context.scratch, { recursive: true, force: true });
   });
 }
 

@@ -1,18 +1,15 @@
 import type { ExecutionContext } from 'ava';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launchCluster, type Cluster, type LaunchOptions } from '@credfwd/coordinator';
 import { capturedLogger } from './helpers/captured-logger.ts';
 import { parseEnvOutput } from './helpers/credfwd-cli.ts';
 import { within } from './helpers/deadline.ts';
-import { createIamUser, type IamUser, type Moto } from './helpers/moto.ts';
-import { actAsLauncher } from './helpers/role-launches.ts';
-import { startHostMoto } from './helpers/ssh-services.ts';
-import { hostProcesses, leftoverProcesses, localSshProcesses, pollUntil, startSshHosts, type SshHosts } from './helpers/ssh-hosts.ts';
-import { sshSuite } from './helpers/ssh-suite.ts';
+import type { IamUser } from './helpers/moto.ts';
+import { hostProcesses, leftoverProcesses, localSshProcesses, pollUntil } from './helpers/ssh-hosts.ts';
+import { sshHostsFixture, sshSuite, type SshHostsContext } from './helpers/ssh-suite.ts';
 
 /*
  * Credential modes, environ and endpoint delivery on three SSH hosts
@@ -21,41 +18,21 @@ import { sshSuite } from './helpers/ssh-suite.ts';
  * side's loopback, reached only through each agent's reverse tunnel.
  */
 
-interface Context {
-  hosts: SshHosts;
-  moto: Moto;
+interface Context extends SshHostsContext {
   /** The launcher's own identity, in this test process's environment. */
   launcher: IamUser;
-  scratch: string;
 }
 
 // Never a silent pass: without root or sshd every test is skipped with the reason in its title.
-const { base, unavailable, test, title } = sshSuite<Context>();
+const suite = sshSuite<Context>();
+const { test, title } = suite;
+sshHostsFixture(suite, { scratch: 'credfwd-ssh-modes-', launcher: 'ssh-modes-launcher' });
 
 const ROLE = { roleArn: 'arn:aws:iam::123456789012:role/analyst', durationSeconds: 900 };
 const BOTO3_LOOP = fileURLToPath(new URL('./workloads/boto3_loop.py', import.meta.url));
 const LEFTOVER_MS = 10_000;
 const HELD_MS = 30_000;
 
-if (!unavailable) {
-  base.before(async (t) => {
-    // Filled in step by step, so the after hook tears down whatever started before a later step failed.
-    const hosts = t.context.hosts = await startSshHosts([{}, {}, {}]);
-    const moto = t.context.moto = await startHostMoto(hosts);
-    t.context.scratch = await mkdtemp(join(tmpdir(), 'credfwd-ssh-modes-'));
-    const launcher = t.context.launcher = await createIamUser(moto, 'ssh-modes-launcher');
-    // The launcher's identity as the SDK's default chain finds it (this test file is a process of its own).
-    actAsLauncher(moto, launcher);
-    process.env.AWS_CONFIG_FILE = '/dev/null';
-    process.env.AWS_SHARED_CREDENTIALS_FILE = '/dev/null';
-  });
-
-  base.after.always(async (t) => {
-    await t.context.moto?.stop();
-    await t.context.hosts?.stop();
-    if (t.context.scratch) await rm(t.context.scratch, { recursive: true, force: true });
-  });
-}
 
 /** One agent per host, moto as every workload's AWS endpoint; closed at teardown whatever happens. */
 async function launch(t: ExecutionContext<Context>, options: Partial<LaunchOptions>): Promise<Cluster> {
