@@ -8,7 +8,8 @@ import time
 
 import boto3
 
-want, deadline = int(sys.argv[1]), time.time() + float(sys.argv[2])
+started = time.time()
+want, deadline = int(sys.argv[1]), started + float(sys.argv[2])
 session = boto3.Session()
 client = session.client("sts")
 credentials = session.get_credentials()  # the object the client signs with
@@ -20,7 +21,7 @@ while time.time() < deadline:
     key = credentials.get_frozen_credentials().access_key
     if not seen or seen[-1] != key:
         seen.append(key)
-        print(json.dumps({"key": key, "arn": arn, "calls": calls}), flush=True)
+        print(json.dumps({"key": key, "arn": arn, "calls": calls, "method": credentials.method, "after": round(time.time() - started, 1)}), flush=True)
     if len(seen) >= want:
         sys.exit(0)
     time.sleep(0.2)

@@ -37,3 +37,4 @@ export { TokenBucket, type TokenBucketOptions } from './token-bucket.ts';
 export { reportError, type ReportOptions } from './report-error.ts';
 export { certificatePin, presentsPin } from './certificate-pin.ts';
 export { secretsEqual } from './secrets-equal.ts';
+export { CONTAINER_ENDPOINT_HOSTS, endpointOrigin, parseEndpointListen, type EndpointListen } from './endpoint-listen.ts';

@@ -1,6 +1,7 @@
 import { CredfwdError, createLogger, parseDuration, parseJoinString } from '@credfwd/shared';
 import { resolveAgentId } from './agent-id.ts';
 import { parseCommandLine, type JoinFlags } from './command-line.ts';
+import { containerEnv } from './container-env.ts';
 import { fetchProcessCredentials } from './credential-process.ts';
 import { stdinBackoff, watchAgentStdin } from './agent-stdin.ts';
 import { reportAgentError } from './report-error.ts';
@@ -29,6 +30,10 @@ async function main(args: string[]): Promise<number> {
       process.stdout.write(`${JSON.stringify(await fetchProcessCredentials(commandLine.flags, process.env))}\n`);
       return 0;
     }
+    if (commandLine.command === 'container-env') {
+      process.stdout.write(await containerEnv(commandLine.flags, process.env));
+      return 0;
+    }
     return await join(commandLine.flags);
   } catch (err) {
     return reportAgentError(err, debug);
@@ -45,7 +50,7 @@ async function join(flags: JoinFlags): Promise<number> {
   const logger = createLogger({ name: 'credfwd-agent', level: flags.debug ? (process.env.CREDFWD_LOG_LEVEL ?? 'debug') : undefined });
   logger.info({ agentId, clusterId: joinInfo.clusterId, addresses: joinInfo.addresses }, 'joining cluster');
   const backoff = stdinBackoff(flags);
-  const agent = startAgent({ join: joinInfo, agentId, logger, giveUpAfterMs, imdsV1: flags.imdsV1, ...(backoff ? { backoff } : {}) });
+  const agent = startAgent({ join: joinInfo, agentId, logger, giveUpAfterMs, imdsV1: flags.imdsV1, ...(flags.endpointListen ? { endpointListen: flags.endpointListen } : {}), ...(backoff ? { backoff } : {}) });
   const lifeline = watchAgentStdin(flags, () => void agent.close(), logger);
   const stop = (signal: NodeJS.Signals): void => {
     logger.info({ signal }, 'stopping on signal');

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { CredfwdError } from '@credfwd/shared';
+import { CredfwdError, parseEndpointListen, type EndpointListen } from '@credfwd/shared';
 
 /** Options of `credfwd-agent join`. */
 export interface JoinFlags {
@@ -12,6 +12,8 @@ export interface JoinFlags {
   debug?: boolean;
   /** In imds delivery, also answer instance metadata requests without a session token; present only when given. */
   imdsV1?: boolean;
+  /** In endpoint delivery, also serve the credentials endpoint here, for containers on the worker; present only when given. */
+  endpointListen?: EndpointListen;
 }
 
 /** Options of `credfwd-agent credentials`: where the agent on this worker serves them (default: the container endpoint variables). */
@@ -20,8 +22,19 @@ export interface CredentialsFlags {
   tokenFile?: string;
 }
 
+/** Options of `credfwd-agent container-env`: where the agent is, as for `credentials`, and how to print. */
+export interface ContainerEnvFlags extends CredentialsFlags {
+  format: 'env' | 'docker';
+  /** The token file's path inside the container. */
+  tokenPath?: string;
+}
+
 /** What the command line asks for. */
-export type CommandLine = { command: 'help'; text: string } | { command: 'join'; flags: JoinFlags } | { command: 'credentials'; flags: CredentialsFlags };
+export type CommandLine =
+  | { command: 'help'; text: string }
+  | { command: 'join'; flags: JoinFlags }
+  | { command: 'credentials'; flags: CredentialsFlags }
+  | { command: 'container-env'; flags: ContainerEnvFlags };
 
 const JOIN_OPTIONS = {
   'join-file': { type: 'string' },
@@ -31,6 +44,7 @@ const JOIN_OPTIONS = {
   'give-up-after': { type: 'string', default: '10m' },
   debug: { type: 'boolean' },
   'imds-v1': { type: 'boolean' },
+  'endpoint-listen': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -39,6 +53,35 @@ const CREDENTIALS_OPTIONS = {
   'token-file': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
+
+const CONTAINER_ENV_OPTIONS = {
+  ...CREDENTIALS_OPTIONS,
+  format: { type: 'string', default: 'env' },
+  'token-path': { type: 'string' },
+} as const;
+
+const CONTAINER_ENV_HELP = `Usage: credfwd-agent container-env [--format env|docker] [--token-path PATH]
+
+Print what a container on this worker needs to fetch the credentials of the
+agent started with --endpoint-listen: AWS_CONTAINER_CREDENTIALS_FULL_URI at
+that address, AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE (a path: the token stays
+in its file, readable only by the agent's user), AWS_EC2_METADATA_DISABLED and
+the region. Run it inside one of the agent's workloads, or pass --url and
+--token-file.
+
+Options:
+  --format <format>    env: NAME=VALUE lines, for docker run --env-file or
+                       set -a; . FILE (token file at its path on the worker);
+                       docker: arguments for docker run $(...), mounting the
+                       token file read-only at --token-path (default: env)
+  --token-path <path>  where the container sees the token file (default: its
+                       path on the worker for env, /run/credfwd/token for docker)
+  --url <url>          the agent's credentials endpoint (default:
+                       AWS_CONTAINER_CREDENTIALS_FULL_URI)
+  --token-file <file>  the file holding its token (default:
+                       AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE)
+  -h, --help           display this help
+`;
 
 const CREDENTIALS_HELP = `Usage: credfwd-agent credentials [--url URL --token-file FILE]
 
@@ -82,7 +125,17 @@ Options:
                               errors
   --imds-v1                   with imds delivery, also answer requests
                               without a session token (IMDSv1)
+  --endpoint-listen <addr>    with endpoint delivery, also serve the
+                              credentials endpoint (token required) at
+                              ADDR[:PORT] for containers on this worker: one
+                              of 169.254.170.2, 169.254.170.23 or
+                              [fd00:ec2::23], the hosts AWS SDKs accept over
+                              http; see credfwd-agent container-env
   -h, --help                  display this help
+
+Other commands, run inside a workload of this agent (see their --help):
+  credfwd-agent credentials     the credentials in credential_process format
+  credfwd-agent container-env   the variables a container on this worker needs
 `;
 
 function usage(message: string): CredfwdError {
@@ -99,6 +152,7 @@ export function parseCommandLine(args: string[]): CommandLine {
   if (command === undefined) throw usage('no command given');
   if (command === 'help' || command === '--help' || command === '-h') return { command: 'help', text: HELP };
   if (command === 'credentials') return parseCredentials(rest);
+  if (command === 'container-env') return parseContainerEnv(rest);
   if (command !== 'join') throw usage(`unknown command '${command}'`);
   let parsed;
   try {
@@ -108,9 +162,14 @@ export function parseCommandLine(args: string[]): CommandLine {
   }
   const { values } = parsed;
   if (values.help) return { command: 'help', text: HELP };
+  const listen = values['endpoint-listen'];
   return {
     command: 'join',
-    flags: { joinFile: values['join-file'], stdin: values.stdin, outliveStdin: values['outlive-stdin'], agentId: values['agent-id'], giveUpAfter: values['give-up-after'], debug: values.debug, ...(values['imds-v1'] ? { imdsV1: true } : {}) },
+    flags: {
+      joinFile: values['join-file'], stdin: values.stdin, outliveStdin: values['outlive-stdin'], agentId: values['agent-id'], giveUpAfter: values['give-up-after'], debug: values.debug,
+      ...(values['imds-v1'] ? { imdsV1: true } : {}),
+      ...(listen === undefined ? {} : { endpointListen: parseEndpointListen(listen) }),
+    },
   };
 }
 
@@ -124,4 +183,20 @@ function parseCredentials(args: string[]): CommandLine {
   const { values } = parsed;
   if (values.help) return { command: 'help', text: CREDENTIALS_HELP };
   return { command: 'credentials', flags: { url: values.url, tokenFile: values['token-file'] } };
+}
+
+function parseContainerEnv(args: string[]): CommandLine {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: CONTAINER_ENV_OPTIONS, strict: true, allowPositionals: false });
+  } catch (cause) {
+    throw new CredfwdError('USAGE', (cause as Error).message, 'run credfwd-agent container-env --help', { cause });
+  }
+  const { values } = parsed;
+  if (values.help) return { command: 'help', text: CONTAINER_ENV_HELP };
+  const { format } = values;
+  if (format !== 'env' && format !== 'docker') throw new CredfwdError('USAGE', `--format ${JSON.stringify(format.slice(0, 40))} is not env or docker`, 'run credfwd-agent container-env --help');
+  const tokenPath = values['token-path'];
+  if (tokenPath !== undefined && !tokenPath.startsWith('/')) throw new CredfwdError('USAGE', '--token-path must be an absolute path', 'for example --token-path /run/credfwd/token');
+  return { command: 'container-env', flags: { url: values.url, tokenFile: values['token-file'], format, ...(tokenPath === undefined ? {} : { tokenPath }) } };
 }

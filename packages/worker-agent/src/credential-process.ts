@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { CredfwdError, type Env } from '@credfwd/shared';
+import { askAgent, locateAgent } from './agent-request.ts';
 import type { CredentialsFlags } from './command-line.ts';
 
 /** The credential_process output format, version 1 (what the AWS CLI and SDKs parse). */
@@ -11,9 +11,6 @@ export interface ProcessCredentials {
   Expiration: string;
 }
 
-/** How long the fetch from the agent may take: SDKs wait on credential_process, so a hung agent must not hang them. */
-const FETCH_TIMEOUT_MS = 5_000;
-
 /**
  * Fetches the agent's current credentials from its credentials endpoint on
  * this worker, authenticated by the token file the agent hands its
@@ -21,26 +18,14 @@ const FETCH_TIMEOUT_MS = 5_000;
  * gets nothing. Never returns credentials whose Expiration has passed.
  */
 export async function fetchProcessCredentials(flags: CredentialsFlags, env: Env, now: () => number = Date.now): Promise<ProcessCredentials> {
-  const url = flags.url ?? env.AWS_CONTAINER_CREDENTIALS_FULL_URI;
-  const tokenFile = flags.tokenFile ?? env.AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE;
-  if (!url || !tokenFile) {
-    throw new CredfwdError('USAGE', 'no credentials endpoint to ask', 'pass --url and --token-file, or run inside a credfwd workload (delivery process or endpoint)');
-  }
-  let token: string;
-  try {
-    token = readFileSync(tokenFile, 'utf8');
-  } catch (err) {
-    throw new CredfwdError('AGENT_AUTH_FAILED', `cannot read the agent's token file: ${(err as NodeJS.ErrnoException).code ?? 'unknown error'}`, "run as the agent's user, inside one of its workloads");
-  }
-  let response: Response;
-  try {
-    response = await fetch(url, { headers: { authorization: token }, signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
-  } catch (cause) {
-    throw new CredfwdError('AGENT_UNREACHABLE', 'the agent on this worker did not answer', 'check that credfwd-agent is running and has joined its cluster', { cause });
-  }
+  const response = await askAgent(locateAgent(flags, env));
   if (response.status === 503) {
     await response.body?.cancel();
-    throw new CredfwdError('AGENT_UNREACHABLE', 'the agent on this worker holds no unexpired credentials', 'wait for its coordinator to push fresh ones; see the agent log');
+    throw new CredfwdError(
+      'NO_CREDENTIALS',
+      'the agent on this worker is running but holds no credentials with at least 120 s left',
+      'its coordinator has not pushed fresh ones: check that the launch is still running and reaches this worker (the agent log says when it last received credentials)',
+    );
   }
   if (response.status !== 200) {
     await response.body?.cancel();
@@ -53,7 +38,7 @@ export async function fetchProcessCredentials(flags: CredentialsFlags, env: Env,
   }
   // The agent already refuses to serve within 120 s of expiry on its clock; this guards against this process's clock too.
   if (!(Date.parse(Expiration) > now())) {
-    throw new CredfwdError('AGENT_UNREACHABLE', 'the agent on this worker served credentials that have expired by this clock', "check the worker's clock, then wait for fresh credentials");
+    throw new CredfwdError('NO_CREDENTIALS', 'the agent on this worker served credentials that have expired by this clock', "check this worker's clock (the agent reckons expiry on its own), then wait for fresh credentials");
   }
   return { Version: 1, AccessKeyId, SecretAccessKey, ...(Token === undefined ? {} : { SessionToken: Token }), Expiration };
 }

@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { secretsEqual, type EndpointInfo, type Logger, type TokenBucketOptions } from '@credfwd/shared';
+import { endpointOrigin, secretsEqual, type EndpointInfo, type EndpointListen, type Logger, type TokenBucketOptions } from '@credfwd/shared';
 import type { Clock } from './clock.ts';
 import type { StoredCredentials } from './credential-store.ts';
 import { listenOnLoopback, replies, servedCredentials, type LoopbackServer } from './loopback-http.ts';
@@ -12,6 +12,8 @@ import { RefusalThrottle } from './refusal-throttle.ts';
 
 /** The one path the endpoint serves credentials at. */
 export const CREDENTIALS_PATH = '/credfwd/v1/credentials';
+/** Where `credfwd-agent container-env` asks, with the token, for the container address's URL: `{"url": …}`, or 404 without one. */
+export const CONTAINER_ENDPOINT_PATH = '/credfwd/v1/container-endpoint';
 
 /** What a {@link CredentialsEndpoint} serves from. */
 export interface CredentialsEndpointOptions {
@@ -22,10 +24,14 @@ export interface CredentialsEndpointOptions {
   clock?: Clock;
   /** Refusals (401, 404, 405) answered in full before further ones get 429; {@link DEFAULT_REFUSAL_LIMIT} by default. */
   refusalLimit?: TokenBucketOptions;
+  /** `--endpoint-listen`: also serve, with the same token, at this address containers on the worker reach. */
+  containerListen?: EndpointListen;
 }
 
 /** A running endpoint: where workloads find it, and how to stop it. */
 export interface CredentialsEndpoint extends EndpointInfo {
+  /** The credentials URL at the container address, with `containerListen`. */
+  containerUrl?: string;
   /** Stops serving and deletes the token file and its directory; idempotent. */
   close(): Promise<void>;
 }
@@ -42,24 +48,35 @@ export async function createCredentialsEndpoint(options: CredentialsEndpointOpti
   const dir = await mkdtemp(join(tmpdir(), 'credfwd-endpoint-'));
   const tokenFile = join(dir, 'token');
   const throttle = new RefusalThrottle(options.logger, options.refusalLimit);
-  let server: LoopbackServer;
+  const servers: LoopbackServer[] = [];
+  const served: Served = { tokenFile, throttle, containerUrl: undefined };
+  const handle = (req: IncomingMessage, res: ServerResponse): void => answer(req, res, served, options);
   try {
     // No trailing newline: botocore refuses a token with one as an illegal header value.
     await writeFile(tokenFile, randomBytes(32).toString('hex'), { mode: 0o600, flag: 'wx' });
-    server = await listenOnLoopback((req, res) => answer(req, res, tokenFile, throttle, options), options.logger, 'credentials endpoint');
+    servers.push(await listenOnLoopback(handle, options.logger, 'credentials endpoint'));
+    const at = options.containerListen;
+    if (at) {
+      const server = await listenOnLoopback(handle, options.logger, 'credentials endpoint (containers)', at);
+      servers.push(server);
+      served.containerUrl = `${endpointOrigin(at.host, server.port)}${CREDENTIALS_PATH}`;
+    }
   } catch (err) {
+    await Promise.all(servers.map((s) => s.close()));
     await rm(dir, { recursive: true, force: true });
     throw err;
   }
-  const url = `http://127.0.0.1:${server.port}${CREDENTIALS_PATH}`;
-  options.logger.info({ url, tokenFile }, 'credentials endpoint listening');
+  const url = `http://127.0.0.1:${servers[0]!.port}${CREDENTIALS_PATH}`;
+  const { containerUrl } = served;
+  options.logger.info({ url, tokenFile, ...(containerUrl ? { containerUrl } : {}) }, 'credentials endpoint listening');
   let closing: Promise<void> | undefined;
   return {
     url,
     tokenFile,
+    ...(containerUrl ? { containerUrl } : {}),
     close: () => {
       closing ??= (async () => {
-        await server.close();
+        await Promise.all(servers.map((s) => s.close()));
         throttle.close();
         await rm(dir, { recursive: true, force: true });
       })();
@@ -68,9 +85,17 @@ export async function createCredentialsEndpoint(options: CredentialsEndpointOpti
   };
 }
 
-function answer(req: IncomingMessage, res: ServerResponse, tokenFile: string, throttle: RefusalThrottle, options: CredentialsEndpointOptions): void {
+/** What every request is answered from, once both servers are up. */
+interface Served {
+  tokenFile: string;
+  throttle: RefusalThrottle;
+  containerUrl: string | undefined;
+}
+
+function answer(req: IncomingMessage, res: ServerResponse, served: Served, options: CredentialsEndpointOptions): void {
+  const { tokenFile, throttle } = served;
   const { path, send, refuse, json } = replies(req, res, throttle, options.logger, 'credentials endpoint');
-  if (path !== CREDENTIALS_PATH) return refuse(404, 'not found');
+  if (path !== CREDENTIALS_PATH && path !== CONTAINER_ENDPOINT_PATH) return refuse(404, 'not found');
   if (req.method !== 'GET') return refuse(405, 'method not allowed', { allow: 'GET' });
   let expected: string;
   try {
@@ -83,6 +108,10 @@ function answer(req: IncomingMessage, res: ServerResponse, tokenFile: string, th
     return refuse(500, 'token file unreadable');
   }
   if (!sameToken(req.headers.authorization, expected)) return refuse(401, 'unauthorized');
+  if (path === CONTAINER_ENDPOINT_PATH) {
+    // Asked of the right token only: a 404 must not tell strangers whether containers are served.
+    return served.containerUrl === undefined ? send(404, 'this agent serves no container address: start it with --endpoint-listen') : json({ url: served.containerUrl });
+  }
   const held = options.credentials();
   if (!held) {
     // The right token asked: not a refusal to throttle, but worth a line (SDKs retry, so it stays rare).

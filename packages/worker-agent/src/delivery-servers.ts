@@ -1,4 +1,4 @@
-import { CredfwdError, isCredfwdError, type DeliveryMode, type EndpointInfo, type Logger } from '@credfwd/shared';
+import { CredfwdError, isCredfwdError, type DeliveryMode, type EndpointInfo, type EndpointListen, type Logger } from '@credfwd/shared';
 import type { Clock } from './clock.ts';
 import type { StoredCredentials } from './credential-store.ts';
 import { createCredentialsEndpoint, type CredentialsEndpoint } from './credentials-endpoint.ts';
@@ -13,6 +13,8 @@ export interface DeliveryServersOptions {
   logger: Logger;
   /** Answer instance metadata requests without a session token (IMDSv1). */
   imdsV1: boolean;
+  /** `--endpoint-listen`: in endpoint delivery, also serve the credentials endpoint where containers on the worker reach it. */
+  endpointListen?: EndpointListen;
 }
 
 /**
@@ -37,7 +39,7 @@ export class DeliveryServers {
 
   /** Starts what `delivery` needs, unless it runs already; AGENT_START_FAILED when the agent cannot serve it. */
   async start(delivery: DeliveryMode): Promise<void> {
-    if (delivery === 'endpoint' || delivery === 'process') await this.#startEndpoint();
+    if (delivery === 'endpoint' || delivery === 'process') await this.#startEndpoint(delivery === 'endpoint' ? this.#options.endpointListen : undefined);
     if (delivery === 'process') await this.#startProfile();
     if (delivery === 'imds') await this.#startImds();
   }
@@ -63,10 +65,15 @@ export class DeliveryServers {
     await imds?.close();
   }
 
-  async #startEndpoint(): Promise<void> {
+  /** `endpointListen` only in endpoint delivery: process delivery's profile is for workloads on the worker itself. */
+  async #startEndpoint(endpointListen: EndpointListen | undefined): Promise<void> {
     const { credentials, clock, logger } = this.#options;
-    this.#endpointStart ??= createCredentialsEndpoint({ credentials, clock, logger });
+    this.#endpointStart ??= createCredentialsEndpoint({ credentials, clock, logger, ...(endpointListen ? { containerListen: endpointListen } : {}) });
     this.#endpoint = await this.#endpointStart.catch((cause: unknown) => {
+      const code = (cause as NodeJS.ErrnoException).code;
+      if (endpointListen && (code === 'EADDRNOTAVAIL' || code === 'EADDRINUSE' || code === 'EACCES')) {
+        throw startFailed(cause, `the credentials endpoint for containers (--endpoint-listen ${endpointListen.host}:${endpointListen.port})`, containerListenHint(endpointListen, code));
+      }
       throw startFailed(cause, 'the credentials endpoint', 'check that the temporary directory is writable and that 127.0.0.1 accepts listeners');
     });
   }
@@ -87,6 +94,12 @@ export class DeliveryServers {
       throw startFailed(cause, 'the instance metadata endpoint', 'check that 127.0.0.1 accepts listeners');
     });
   }
+}
+
+function containerListenHint({ host, port }: EndpointListen, code: string): string {
+  if (code === 'EADDRINUSE') return `another process listens on ${host}:${port}: leave the port out for an ephemeral one`;
+  if (code === 'EACCES') return `port ${port} needs privileges: pick a port above 1023, or leave it out for an ephemeral one`;
+  return `add the address to an interface the containers route to, e.g. ip addr add ${host}/${host.includes(':') ? 128 : 32} dev docker0`;
 }
 
 function startFailed(cause: unknown, what: string, hint: string): CredfwdError {

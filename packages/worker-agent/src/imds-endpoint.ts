@@ -1,8 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { CredfwdError, type Logger, type TokenBucketOptions } from '@credfwd/shared';
+import { CredfwdError, errorMessage, type Logger, type TokenBucketOptions } from '@credfwd/shared';
 import { systemClock, type Clock } from './clock.ts';
 import type { StoredCredentials } from './credential-store.ts';
+import { imdsExpiration } from './imds-expiration.ts';
 import { ImdsTokens, TOKEN_TTL_HEADER } from './imds-tokens.ts';
 import { isoSeconds, listenOnLoopback, replies, servedCredentials, type Replies } from './loopback-http.ts';
 import { canReadSocketOwners, peerOwnerUid } from './peer-owner.ts';
@@ -58,18 +59,27 @@ export async function createImdsEndpoint(options: ImdsEndpointOptions): Promise<
   const tokens = new ImdsTokens(options.clock ?? systemClock);
   const uid = process.getuid?.() ?? -1;
   // Checked once per connection: SDK clients keep theirs alive across requests.
-  const owners = new WeakMap<Socket, boolean>();
-  const ownUser = (socket: Socket, serverPort: number): boolean => {
+  const owners = new WeakMap<Socket, Promise<boolean>>();
+  const ownUser = (socket: Socket, serverPort: number): Promise<boolean> => {
     let own = owners.get(socket);
     if (own === undefined) {
-      own = socket.remotePort !== undefined && peerOwnerUid(socket.remotePort, serverPort) === uid;
+      const clientPort = socket.remotePort;
+      own = clientPort === undefined ? Promise.resolve(false) : peerOwnerUid(clientPort, serverPort).then((owner) => owner === uid);
       owners.set(socket, own);
     }
     return own;
   };
   let port = 0;
   const server = await listenOnLoopback(
-    (req, res) => answer(req, res, { options, tokens, ownUser: (socket) => ownUser(socket, port), reply: replies(req, res, throttle, options.logger, 'instance metadata endpoint') }),
+    (req, res) => {
+      const reply = replies(req, res, throttle, options.logger, 'instance metadata endpoint');
+      ownUser(req.socket, port)
+        .then((own) => (own ? answer(req, res, { options, tokens, reply }) : reply.refuse(403, "forbidden: the connection is not from the agent's user")))
+        .catch((err: unknown) => {
+          options.logger.error({ reason: errorMessage(err) }, 'instance metadata endpoint failed a request');
+          res.destroy();
+        });
+    },
     options.logger,
     'instance metadata endpoint',
   );
@@ -88,15 +98,13 @@ export async function createImdsEndpoint(options: ImdsEndpointOptions): Promise<
 interface Context {
   options: ImdsEndpointOptions;
   tokens: ImdsTokens;
-  ownUser(socket: Socket): boolean;
   reply: Replies;
 }
 
-function answer(req: IncomingMessage, res: ServerResponse, { options, tokens, ownUser, reply }: Context): void {
+function answer(req: IncomingMessage, res: ServerResponse, { options, tokens, reply }: Context): void {
   const { path, send, refuse, json, text } = reply;
   // As AWS's own: a request that went through a proxy is refused, so a misconfigured proxy on the host cannot relay it.
   if (req.headers['x-forwarded-for'] !== undefined) return refuse(403, 'forbidden: forwarded request');
-  if (!ownUser(req.socket)) return refuse(403, "forbidden: the connection is not from the agent's user");
   if (path === TOKEN_PATH) {
     if (req.method !== 'PUT') return refuse(405, 'method not allowed', { allow: 'PUT' });
     const issued = tokens.issue(req.headers[TOKEN_TTL_HEADER]);
@@ -114,7 +122,8 @@ function answer(req: IncomingMessage, res: ServerResponse, { options, tokens, ow
       options.logger.warn({ status: 503, remote: req.socket.remoteAddress }, 'instance metadata endpoint has no unexpired credentials to serve');
       return send(503, 'no unexpired credentials on this worker');
     }
-    json({ Code: 'Success', LastUpdated: isoSeconds(held.receivedAt), Type: 'AWS-HMAC', ...servedCredentials(held, options.clock) });
+    const Expiration = imdsExpiration(held, (options.clock ?? systemClock).now(), req.headers['user-agent']);
+    json({ Code: 'Success', LastUpdated: isoSeconds(held.receivedAt), Type: 'AWS-HMAC', ...servedCredentials(held, options.clock), Expiration });
     return options.logger.debug({ seq: held.seq, remote: req.socket.remoteAddress }, 'instance metadata credentials served');
   }
   if (path === REGION_PATH && region) return text(region);

@@ -19,11 +19,16 @@ export interface LoopbackServer {
   close(): Promise<void>;
 }
 
-/** Serves `handle` on 127.0.0.1 at an ephemeral port; a handler that throws gets its connection dropped and a log line. */
+/**
+ * Serves `handle` on 127.0.0.1 at an ephemeral port, or at `at` (the
+ * container address of `--endpoint-listen`); a handler that throws gets its
+ * connection dropped and a log line.
+ */
 export async function listenOnLoopback(
   handle: (req: IncomingMessage, res: ServerResponse) => Promise<void> | void,
   logger: Logger,
   what: string,
+  at: { host: string; port: number } = { host: '127.0.0.1', port: 0 },
 ): Promise<LoopbackServer> {
   const server = createServer((req, res) => {
     Promise.resolve()
@@ -33,7 +38,7 @@ export async function listenOnLoopback(
         res.destroy();
       });
   });
-  server.listen(0, '127.0.0.1');
+  server.listen(at.port, at.host);
   try {
     await once(server, 'listening');
   } catch (err) {

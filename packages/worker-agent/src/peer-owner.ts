@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 
 /** Where Linux lists TCP sockets with their owners; IPv4-mapped clients of an IPv6 socket appear in tcp6. */
 const TABLES = ['/proc/net/tcp', '/proc/net/tcp6'];
@@ -21,11 +22,12 @@ export function canReadSocketOwners(): boolean {
  * listener has no remote port. Undefined when no such socket is listed (the
  * client already gone): the caller refuses then, as it cannot tell who asked.
  */
-export function peerOwnerUid(clientPort: number, serverPort: number): number | undefined {
+export async function peerOwnerUid(clientPort: number, serverPort: number): Promise<number | undefined> {
   for (const table of TABLES) {
     let text: string;
     try {
-      text = readFileSync(table, 'utf8');
+      // Read off the event loop: a busy host lists thousands of sockets, and every other client waits meanwhile.
+      text = await readFile(table, 'utf8');
     } catch {
       continue;
     }
@@ -35,14 +37,19 @@ export function peerOwnerUid(clientPort: number, serverPort: number): number | u
   return undefined;
 }
 
-/** Scans one table: `sl local_address rem_address st tx:rx tr:when retrnsmt uid …`, addresses as HEXADDR:HEXPORT. */
+/**
+ * Scans one table: `sl local_address rem_address st tx:rx tr:when retrnsmt uid …`,
+ * addresses as HEXADDR:HEXPORT. Only lines whose local port matches are split,
+ * so a table of thousands of sockets costs a string search, not a parse.
+ */
 export function findOwner(table: string, localPort: number, remotePort: number): number | undefined {
-  const local = `:${hexPort(localPort)}`;
+  const local = `:${hexPort(localPort)} `;
   const remote = `:${hexPort(remotePort)}`;
-  for (const line of table.split('\n')) {
-    const fields = line.trim().split(/\s+/);
-    const [, localAddress, remoteAddress, , , , , uid] = fields;
-    if (localAddress?.endsWith(local) && remoteAddress?.endsWith(remote) && uid !== undefined && /^\d+$/.test(uid)) return Number(uid);
+  for (let at = table.indexOf(local); at !== -1; at = table.indexOf(local, at + local.length)) {
+    const start = table.lastIndexOf('\n', at) + 1;
+    const end = table.indexOf('\n', at);
+    const [, localAddress, remoteAddress, , , , , uid] = table.slice(start, end === -1 ? undefined : end).trim().split(/\s+/);
+    if (localAddress?.endsWith(local.trimEnd()) && remoteAddress?.endsWith(remote) && uid !== undefined && /^\d+$/.test(uid)) return Number(uid);
   }
   return undefined;
 }

@@ -4,6 +4,7 @@ import {
   isCredfwdError,
   type CredentialsPush,
   type EndpointInfo,
+  type EndpointListen,
   type Env,
   type JoinInfo,
   type Logger,
@@ -44,6 +45,8 @@ export interface AgentOptions {
   giveUpAfterMs?: number;
   /** In imds delivery, also answer instance metadata requests without a session token (IMDSv1). */
   imdsV1?: boolean;
+  /** In endpoint delivery, also serve the credentials endpoint at this address, for containers on the worker. */
+  endpointListen?: EndpointListen;
 }
 
 /** How an agent that stopped without error ended. */
@@ -129,6 +132,7 @@ class AgentRuntime {
       clock: this.#clock,
       logger: this.#logger,
       imdsV1: options.imdsV1 === true,
+      ...(options.endpointListen ? { endpointListen: options.endpointListen } : {}),
     });
     this.#taskFrames = new TaskFrameQueue({
       send: (message, written) => this.#connector.send(message, written),

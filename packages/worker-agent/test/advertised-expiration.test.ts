@@ -28,3 +28,8 @@ test('advertisedExpiration takes a late push as due now, never advertising a pas
   t.is(advertisedExpiration(held(3600, 1800), now).getTime(), now + SDK_REFRESH_WINDOW_SECONDS * 1000);
   t.is(advertisedExpiration(held(2100, 1800), now).getTime(), RECEIVED_AT + 2100_000, 'still capped by the real expiry');
 });
+
+test('advertisedExpiration takes a wider refresh window for a client that has one (botocore)', (t) => {
+  t.is(advertisedExpiration(held(3600, 1800), RECEIVED_AT, 900).getTime(), RECEIVED_AT + (1800 + 900) * 1000);
+  t.is(advertisedExpiration(held(2000, 1800), RECEIVED_AT, 900).getTime(), RECEIVED_AT + 2000_000, 'still capped by the real expiry');
+});

@@ -1,10 +1,14 @@
 import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import anyTest, { type TestFn } from 'ava';
 import type { AwsCredentials } from '@credfwd/shared';
 import type { StoredCredentials } from '../src/credential-store.ts';
 import { fetchProcessCredentials } from '../src/credential-process.ts';
 import { createCredentialsEndpoint, type CredentialsEndpoint } from '../src/credentials-endpoint.ts';
+import { within } from '../../../tests/helpers/deadline.ts';
 import { capturedLogger } from './helpers/captured-logger.ts';
 
 const test = anyTest as TestFn<{ endpoints: CredentialsEndpoint[] }>;
@@ -28,10 +32,24 @@ function held(): StoredCredentials {
   return { value: VALUE, seq: 1, receivedAt: new Date(now), expiresAt: new Date(now + 3600_000) };
 }
 
+/** A token file that outlives its endpoint: the endpoint removes its own when it closes. */
+async function liveTokenFile(t: { teardown(fn: () => Promise<void>): void }): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'credfwd-token-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'token');
+  await writeFile(file, 'not-a-live-token', { mode: 0o600 });
+  return file;
+}
+
 /** Runs the built `credfwd-agent credentials` against `ep`, with no AWS variables of the test's own. */
-function credentialsCommand(ep: CredentialsEndpoint): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function credentialsCommand(ep: { url: string; tokenFile: string }): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return runChild([process.execPath, AGENT_BIN, 'credentials', '--url', ep.url, '--token-file', ep.tokenFile], { PATH: process.env.PATH });
+}
+
+// Never spawnSync: the endpoints under test answer from this process's event loop.
+function runChild([file = '', ...args]: string[], env: NodeJS.ProcessEnv): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [AGENT_BIN, 'credentials', '--url', ep.url, '--token-file', ep.tokenFile], { env: { PATH: process.env.PATH }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(file, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -49,17 +67,45 @@ test('credfwd-agent credentials prints version 1 credential_process JSON from th
   t.true(Date.parse(String(printed.Expiration)) > Date.now());
 });
 
-test('without usable credentials it exits non-zero with a message on stderr and nothing on stdout', async (t) => {
+test('without usable credentials it exits 1 with NO_CREDENTIALS and a hint on stderr, nothing on stdout', async (t) => {
   const ep = await endpoint(t, () => undefined);
   const { status, stdout, stderr } = await credentialsCommand(ep);
   t.is(status, 1);
   t.is(stdout, '');
-  t.regex(stderr, /error\[AGENT_UNREACHABLE\]: the agent on this worker holds no unexpired credentials/);
+  t.regex(stderr, /^error\[NO_CREDENTIALS\]: the agent on this worker is running but holds no credentials with at least 120 s left\nhint: .+/m);
+});
+
+test('an agent that does not answer is AGENT_UNREACHABLE, not NO_CREDENTIALS', async (t) => {
+  const ep = await endpoint(t, held);
+  await ep.close();
+  const { status, stdout, stderr } = await credentialsCommand({ url: ep.url, tokenFile: await liveTokenFile(t) });
+  t.is(status, 1);
+  t.is(stdout, '');
+  t.regex(stderr, /^error\[AGENT_UNREACHABLE\]: the agent on this worker did not answer\nhint: .+/m);
+});
+
+test('the AWS CLI reports each failure of the credential process with its code: NO_CREDENTIALS, then AGENT_UNREACHABLE', async (t) => {
+  const empty = await endpoint(t, () => undefined);
+  const dir = await mkdtemp(join(tmpdir(), 'credfwd-process-cli-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const awsCli = async (ep: { url: string; tokenFile: string }): Promise<string> => {
+    const config = join(dir, 'config');
+    const command = [process.execPath, AGENT_BIN, 'credentials', '--url', ep.url, '--token-file', ep.tokenFile].join(' ');
+    await writeFile(config, `[default]\ncredential_process = ${command}\nregion = us-east-1\n`, { mode: 0o600 });
+    const env = { PATH: process.env.PATH, HOME: dir, AWS_CONFIG_FILE: config, AWS_SHARED_CREDENTIALS_FILE: '/dev/null', AWS_EC2_METADATA_DISABLED: 'true' };
+    const result = await within(runChild(['aws', 'sts', 'get-caller-identity'], env), 30_000, 'the AWS CLI ran the credential process and exited');
+    t.not(result.status, 0, 'the AWS CLI fails without credentials');
+    return result.stderr;
+  };
+  t.regex(await awsCli(empty), /custom-process: error\[NO_CREDENTIALS\]: .+\nhint: /);
+  const gone = { url: empty.url, tokenFile: await liveTokenFile(t) };
+  await empty.close();
+  t.regex(await awsCli(gone), /custom-process: error\[AGENT_UNREACHABLE\]: .+\nhint: /);
 });
 
 test('credentials that have expired by the caller\'s clock are never returned', async (t) => {
   const ep = await endpoint(t, held);
-  await t.throwsAsync(fetchProcessCredentials(ep, {}, () => Date.now() + 7200_000), { code: 'AGENT_UNREACHABLE', message: /expired by this clock/ });
+  await t.throwsAsync(fetchProcessCredentials(ep, {}, () => Date.now() + 7200_000), { code: 'NO_CREDENTIALS', message: /expired by this clock/ });
 });
 
 test('a caller without the token is refused: a missing token file, a wrong token, no endpoint at all', async (t) => {

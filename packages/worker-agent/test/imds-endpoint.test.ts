@@ -1,4 +1,6 @@
+import { once } from 'node:events';
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import anyTest, { type TestFn } from 'ava';
 import { MIN_REMAINING_SECONDS, type AwsCredentials } from '@credfwd/shared';
 import type { StoredCredentials } from '../src/credential-store.ts';
@@ -97,19 +99,26 @@ test('no usable credentials is 503; the 120 s floor and the refresh-driven Expir
   const ep = await endpoint(t, { credentials: () => pushed, clock: { now: () => now } });
   const body = JSON.parse((await ask(ep.url, CREDS_PATH, { headers: { 'x-aws-ec2-metadata-token': await token(ep) } })).body) as { Expiration: string };
   t.true(new Date(body.Expiration).getTime() < now + 3600_000 - MIN_REMAINING_SECONDS * 1000, 'advertised before the real expiry, after the next push');
+  t.regex(body.Expiration, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/, 'the exact format of real IMDS');
+  const headers = { 'x-aws-ec2-metadata-token': await token(ep), 'user-agent': 'Boto3/1.43.11 Python/3.11.7 Linux/6.18 Botocore/1.43.11' };
+  const botocore = JSON.parse((await ask(ep.url, CREDS_PATH, { headers })).body) as { Expiration: string };
+  t.regex(botocore.Expiration, /\.000Z$/, 'botocore gets milliseconds, which its static stability does not parse');
+  t.true(Date.parse(botocore.Expiration) > Date.parse(body.Expiration), 'and a wider window after the next push');
 });
 
 test('peerOwnerUid names the owner of a loopback client socket; findOwner reads the kernel table format', async (t) => {
   const ep = await endpoint(t);
   const port = Number(new URL(ep.url).port);
-  const uid = await new Promise<number | undefined>((resolve, reject) => {
-    const req = httpRequest(new URL('latest/api/token', ep.url), { method: 'PUT', agent: false }, (res) => res.resume());
-    req.on('socket', (socket) => socket.on('connect', () => resolve(peerOwnerUid(socket.localPort ?? 0, port))));
-    req.on('error', reject).end();
-  });
-  t.is(uid, process.getuid?.());
+  // A connection held open while its owner is looked up: the client end is listed until it closes.
+  const socket = connect(port, '127.0.0.1');
+  t.teardown(() => socket.destroy());
+  await once(socket, 'connect');
+  t.is(await peerOwnerUid(socket.localPort ?? 0, port), process.getuid?.());
   const table = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n'
-    + '   0: 0100007F:A1B2 0100007F:1F90 01 00000000:00000000 00:00000000 00000000   998        0 1 1 0 20 4 30 10 -1\n';
-  t.is(findOwner(table, 0xa1b2, 0x1f90), 998);
-  t.is(findOwner(table, 0x1f90, 0xa1b2), undefined);
+    + '   0: 0100007F:A1B2 0100007F:0050 01 00000000:00000000 00:00000000 00000000   997        0 1 1 0 20 4 30 10 -1\n'
+    + '   1: 0100007F:1F90 0100007F:A1B2 01 00000000:00000000 00:00000000 00000000   996        0 1 1 0 20 4 30 10 -1\n'
+    + '   2: 0100007F:A1B2 0100007F:1F90 01 00000000:00000000 00:00000000 00000000   998        0 1 1 0 20 4 30 10 -1';
+  t.is(findOwner(table, 0xa1b2, 0x1f90), 998, 'the line whose local port is the client\'s and remote port ours, even the last one without a newline');
+  t.is(findOwner(table, 0x1f90, 0xa1b2), 996);
+  t.is(findOwner(table, 0xa1b2, 0x0051), undefined);
 });

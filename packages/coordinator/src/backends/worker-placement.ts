@@ -1,4 +1,4 @@
-import { CredfwdError } from '@credfwd/shared';
+import { CredfwdError, isCredfwdError, parseEndpointListen } from '@credfwd/shared';
 import { defaultAgentProgram } from './agent-program.ts';
 import type { LaunchBackend } from './launch-backend.ts';
 import { LocalBackend } from './local/index.ts';
@@ -25,6 +25,14 @@ export interface WorkerPlacementOptions {
    * meanwhile) before it is reported lost and its agent stops itself (default 600).
    */
   giveUpAfterSeconds?: number;
+  /**
+   * With endpoint delivery: every agent also serves its credentials endpoint
+   * at this address (`ADDR[:PORT]`, one of 169.254.170.2, 169.254.170.23 or
+   * [fd00:ec2::23]), for containers on its worker (`credfwd-agent join --endpoint-listen`).
+   */
+  endpointListen?: string;
+  /** With imds delivery: every agent also answers instance metadata requests without a session token. */
+  imdsV1?: boolean;
   /** Where workers start, for a backend of your own; excludes the options above. */
   backend?: LaunchBackend;
 }
@@ -36,8 +44,10 @@ export function launchBackendFor(options: WorkerPlacementOptions): LaunchBackend
   const { hosts, workers, backend } = options;
   if (backend !== undefined) {
     if (hosts !== undefined || workers !== undefined) throw new CredfwdError('CONFIG_INVALID', 'a backend places the workers itself: give it, or workers, or hosts', 'drop workers and hosts when passing a backend');
+    if (options.endpointListen !== undefined || options.imdsV1 !== undefined) throw new CredfwdError('CONFIG_INVALID', 'a backend starts its agents itself: endpointListen and imdsV1 apply to local and SSH workers', 'pass the agent flags from your backend, or drop them');
     return backend;
   }
+  const agentArgs = agentArgsFrom(options);
   if (hosts === undefined) {
     if (options.workersPerHost !== undefined || options.ssh !== undefined || options.allowPartial !== undefined || options.giveUpAfterSeconds !== undefined) {
       throw new CredfwdError('CONFIG_INVALID', 'workers per host, SSH settings, partial launches and the give-up time apply to SSH hosts only', 'add hosts (--hosts HOST,…), or drop them');
@@ -46,7 +56,7 @@ export function launchBackendFor(options: WorkerPlacementOptions): LaunchBackend
     if (!Number.isInteger(count) || count < 0 || count > MAX_LOCAL_WORKERS) {
       throw new CredfwdError('CONFIG_INVALID', `workers must be a whole number from 0 to ${MAX_LOCAL_WORKERS}, not ${count}`, 'local workers are processes on this machine; put more on other machines with hosts (--hosts) or the join command');
     }
-    return new LocalBackend({ count });
+    return new LocalBackend({ count, agentArgs });
   }
   if (workers !== undefined && workers !== 0) {
     throw new CredfwdError('CONFIG_INVALID', 'workers counts local workers: with hosts, give workersPerHost instead', 'drop --workers and use --workers-per-host N');
@@ -59,5 +69,22 @@ export function launchBackendFor(options: WorkerPlacementOptions): LaunchBackend
     ...(options.allowPartial !== undefined ? { allowPartial: options.allowPartial } : {}),
     ...(options.giveUpAfterSeconds !== undefined ? { giveUpAfterSeconds: options.giveUpAfterSeconds } : {}),
     program: defaultAgentProgram(),
+    agentArgs,
   });
+}
+
+/** The `credfwd-agent join` flags every agent gets: addresses and switches, never a secret, so argv is fine. */
+function agentArgsFrom({ endpointListen, imdsV1 }: WorkerPlacementOptions): string[] {
+  const args: string[] = [];
+  if (endpointListen !== undefined) {
+    try {
+      parseEndpointListen(endpointListen, 'endpointListen');
+    } catch (err) {
+      if (!isCredfwdError(err)) throw err;
+      throw new CredfwdError('CONFIG_INVALID', err.message, err.hint);
+    }
+    args.push('--endpoint-listen', endpointListen);
+  }
+  if (imdsV1) args.push('--imds-v1');
+  return args;
 }

@@ -32,6 +32,8 @@ function program(): Command {
     .option('--duration <duration>', 'credential lifetime, e.g. 15m, 1h, 12h')
     // No default here: with credentials none a delivery does not apply, and asking for one is an error.
     .option('--delivery <mode>', 'env (AWS_* variables) | endpoint (loopback credentials endpoint) | imds (loopback IMDSv2-compatible endpoint) | process (AWS_CONFIG_FILE with credential_process); default env')
+    .option('--endpoint-listen <addr[:port]>', 'with --delivery endpoint: agents also serve it for containers on their worker at 169.254.170.2, 169.254.170.23 or [fd00:ec2::23] (see credfwd-agent container-env)')
+    .option('--imds-v1', 'with --delivery imds: agents also answer requests without a session token (IMDSv1)')
     .option('--refresh-interval <duration>', 'refresh at least this often (default: at half life)')
     .option('--on-refresh <action>', 'none | restart | signal:NAME, for a long-running command', 'none')
     .option('--json', 'print one JSON object per worker')

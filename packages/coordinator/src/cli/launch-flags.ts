@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from 'commander';
-import { parseDuration, onRefreshSchema, type OnRefresh } from '@credfwd/shared';
+import { parseDuration, parseEndpointListen, onRefreshSchema, type OnRefresh } from '@credfwd/shared';
 import type { WorkerPlacementOptions } from '../backends/index.ts';
 import { MAX_LEASE_SECONDS, MIN_LEASE_SECONDS, type ClusterOptions, type CredentialsOption } from '../core/index.ts';
 import { usage } from './cli-errors.ts';
@@ -25,6 +25,10 @@ export interface LaunchFlags {
   region?: string;
   duration?: string;
   delivery?: string;
+  /** Agents also serve the endpoint delivery at this container-reachable address. */
+  endpointListen?: string;
+  /** Agents answer IMDSv1 requests in imds delivery. */
+  imdsV1?: boolean;
   refreshInterval?: string;
   onRefresh: string;
   json?: boolean;
@@ -94,7 +98,7 @@ function environFrom(flags: LaunchFlags): Record<string, string> {
 const NON_EMPTY_FLAGS = {
   credentials: '--credentials', envFile: '--env-file', region: '--region', duration: '--duration', delivery: '--delivery',
   refreshInterval: '--refresh-interval', onRefresh: '--on-refresh', listen: '--listen', publicAddress: '--public-address',
-  coordinator: '--coordinator', coordinatorPin: '--coordinator-pin', hosts: '--hosts', hostsFile: '--hosts-file', sshConfig: '--ssh-config', giveUpAfter: '--give-up-after',
+  coordinator: '--coordinator', coordinatorPin: '--coordinator-pin', hosts: '--hosts', hostsFile: '--hosts-file', sshConfig: '--ssh-config', giveUpAfter: '--give-up-after', endpointListen: '--endpoint-listen',
   sessionPolicy: '--session-policy', auditLog: '--audit-log',
 } as const satisfies Partial<Record<keyof LaunchFlags, string>>;
 
@@ -120,8 +124,18 @@ export function checkLaunchFlags(command: string[], flags: LaunchFlags): void {
     throw usage('--workers 0 leaves no worker to run the command on', 'use --workers 1 or more, or launch without a command to serve agents that join from elsewhere');
   }
   checkHostFlags(flags);
+  checkAgentServerFlags(flags);
   if (flags.coordinator !== undefined) checkCoordinatorUrl(flags.coordinator);
   if (flags.coordinator !== undefined && flags.auditLog !== undefined) throw usage('--audit-log is for a local cluster: a service keeps its own', 'drop --audit-log; the service writes audit lines to its --audit-log');
+}
+
+/** The agent's own servers' flags apply to the delivery that starts them (default env). */
+function checkAgentServerFlags(flags: LaunchFlags): void {
+  const delivery = flags.delivery ?? 'env';
+  if (flags.imdsV1 && delivery !== 'imds') throw usage(`--imds-v1 applies to --delivery imds, not ${delivery}`, 'add --delivery imds, or drop --imds-v1');
+  if (flags.endpointListen === undefined) return;
+  if (delivery !== 'endpoint') throw usage(`--endpoint-listen applies to --delivery endpoint, not ${delivery}`, 'add --delivery endpoint, or drop --endpoint-listen');
+  parseEndpointListen(flags.endpointListen);
 }
 
 const SSH_ONLY_FLAGS = {
@@ -144,7 +158,11 @@ function checkHostFlags(flags: LaunchFlags): void {
 /** Where the flags place the workers: local processes, or agents on SSH hosts. */
 export function placementFrom(flags: LaunchFlags): WorkerPlacementOptions {
   const hosts = flags.hosts !== undefined ? parseHostList(flags.hosts) : flags.hostsFile !== undefined ? readHostsFile(flags.hostsFile) : undefined;
-  if (hosts === undefined) return { workers: flags.workers ?? 1 };
+  const agentServers = {
+    ...(flags.endpointListen !== undefined ? { endpointListen: flags.endpointListen } : {}),
+    ...(flags.imdsV1 ? { imdsV1: true } : {}),
+  };
+  if (hosts === undefined) return { workers: flags.workers ?? 1, ...agentServers };
   if (hosts.length === 0) throw usage('--hosts names no host', 'write --hosts HOST[,HOST…]');
   return {
     hosts,
@@ -154,6 +172,7 @@ export function placementFrom(flags: LaunchFlags): WorkerPlacementOptions {
       : {}),
     ...(flags.allowPartial ? { allowPartial: true } : {}),
     ...(flags.giveUpAfter !== undefined ? { giveUpAfterSeconds: parseDuration(flags.giveUpAfter, '--give-up-after') } : {}),
+    ...agentServers,
   };
 }
 

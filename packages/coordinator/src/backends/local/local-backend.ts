@@ -16,6 +16,8 @@ export interface LocalBackendOptions {
   count: number;
   /** What each agent runs; the agent this installation ships by default, looked up only once an agent starts. */
   program?: AgentProgram;
+  /** More `credfwd-agent join` flags for every agent (--endpoint-listen, --imds-v1). */
+  agentArgs?: readonly string[];
 }
 
 /**
@@ -63,14 +65,14 @@ class LocalAgents implements LaunchedAgents {
    * it dies, the kernel closes the pipe and the agent stops its workloads
    * (`credfwd-agent join --stdin`).
    */
-  static start({ count, program: given }: LocalBackendOptions, request: AgentLaunchRequest): LocalAgents {
+  static start({ count, program: given, agentArgs = [] }: LocalBackendOptions, request: AgentLaunchRequest): LocalAgents {
     const base = cleanLauncherEnv(process.env);
     const agents: LocalAgent[] = [];
     if (count === 0) return new LocalAgents(agents, request.logger);
     const program = given ?? defaultAgentProgram();
     for (let i = 1; i <= count; i++) {
       const id = `${request.clusterId}-w${i}`;
-      const child = spawn(process.execPath, [...program.nodeArgs, program.file, 'join', '--stdin'], {
+      const child = spawn(process.execPath, [...program.nodeArgs, program.file, 'join', '--stdin', ...agentArgs], {
         env: { ...base, ...request.workerEnv, CREDFWD_AGENT_ID: id, CREDFWD_LOG_LEVEL: process.env.CREDFWD_LOG_LEVEL ?? 'info' },
         stdio: ['pipe', 'ignore', 'pipe'],
       });

@@ -36,6 +36,8 @@ export interface SshBackendOptions {
    * killed with SIGKILL (default 600 s).
    */
   giveUpAfterSeconds?: number;
+  /** More `credfwd-agent join` flags for every agent (--endpoint-listen, --imds-v1): never secrets, as they travel in the remote command line. */
+  agentArgs?: readonly string[];
 }
 
 const MAX_WORKERS_PER_HOST = 64;
@@ -58,6 +60,7 @@ export class SshBackend implements LaunchBackend {
   readonly #program: AgentProgram;
   readonly #allowPartial: boolean;
   readonly #giveUpAfterSeconds: number;
+  readonly #agentArgs: readonly string[];
 
   constructor(options: SshBackendOptions) {
     this.#hosts = parseSshHosts(options.hosts);
@@ -77,6 +80,7 @@ export class SshBackend implements LaunchBackend {
     this.#program = options.program;
     this.#allowPartial = options.allowPartial ?? false;
     this.#giveUpAfterSeconds = options.giveUpAfterSeconds ?? DEFAULT_GIVE_UP_AFTER_SECONDS;
+    this.#agentArgs = options.agentArgs ?? [];
     if (!Number.isInteger(this.#giveUpAfterSeconds) || this.#giveUpAfterSeconds < 1) {
       throw new CredfwdError('CONFIG_INVALID', `the give-up time must be a whole number of seconds, not ${options.giveUpAfterSeconds}`, 'pass 1 s or more: how long a host may stay unreachable before its agent stops itself');
     }
@@ -141,7 +145,7 @@ export class SshBackend implements LaunchBackend {
       host: probe.host,
       agentId,
       // --outlive-stdin: a dropped link ends the session, not the agent, which serves on while the link is re-established.
-      command: [probe.node, ...this.#program.nodeArgs, remoteAgentPath(probe, sha256), 'join', '--stdin', '--outlive-stdin', '--give-up-after', `${this.#giveUpAfterSeconds}s`],
+      command: [probe.node, ...this.#program.nodeArgs, remoteAgentPath(probe, sha256), 'join', '--stdin', '--outlive-stdin', '--give-up-after', `${this.#giveUpAfterSeconds}s`, ...this.#agentArgs],
       agentFileName: `agent-${sha256}.mjs`,
       logLevel: process.env.CREDFWD_LOG_LEVEL ?? 'info',
       tunnelTo: request.direct ? undefined : request.coordinatorAddress,
