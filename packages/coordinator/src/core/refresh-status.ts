@@ -81,3 +81,15 @@ export function refreshStatusToJson(status: RefreshStatus): RefreshStatusJson {
     lastError: status.lastError ? { ...status.lastError, at: status.lastError.at.toISOString() } : null,
   };
 }
+
+/** Decodes what {@link refreshStatusToJson} encoded. */
+export function refreshStatusFromJson(json: RefreshStatusJson): RefreshStatus {
+  return {
+    state: json.state,
+    expiresAt: new Date(json.expiresAt),
+    lastRefreshAt: new Date(json.lastRefreshAt),
+    nextRefreshAt: json.nextRefreshAt === null ? undefined : new Date(json.nextRefreshAt),
+    consecutiveFailures: json.consecutiveFailures,
+    lastError: json.lastError ? { ...json.lastError, at: new Date(json.lastError.at) } : undefined,
+  };
+}

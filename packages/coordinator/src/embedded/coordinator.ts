@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import {
   CredfwdError,
-  checkEnvironSize,
+  errorMessage,
   formatJoinString,
   redactEnviron,
   type DeliveryMode,
@@ -9,8 +9,8 @@ import {
 } from '@credfwd/shared';
 import {
   AgentHub,
+  ClusterLifecycle,
   DEFAULT_DURATION_SECONDS,
-  RefreshScheduler,
   createMinter,
   createSelfSignedIdentity,
   isAnyAddress,
@@ -29,6 +29,9 @@ import {
   type TlsIdentity,
   type WorkerResult,
 } from '../core/index.ts';
+import { DirectRoute } from './direct-route.ts';
+import { MemoryClusterRecords, type KeptCluster } from './memory-cluster-records.ts';
+import { TimerRefresh } from './timer-refresh.ts';
 
 /** A cluster registered with a coordinator. */
 export interface ClusterRecord {
@@ -73,6 +76,11 @@ export type CoordinatorEvents = {
   'refresh-failed': [clusterId: string, error: RefreshError];
 };
 
+/** A cluster as the coordinator keeps it: its record and, in memory only, its minter. */
+interface EmbeddedCluster extends KeptCluster {
+  record: ClusterRecord;
+}
+
 /**
  * The embedded coordinator: one process holding the agent hub and the
  * clusters it serves, minting from the launcher's identity.
@@ -85,8 +93,9 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   readonly localAddress: string;
   readonly pin: string;
   readonly #logger: Logger;
-  readonly #clusters = new Map<string, { record: ClusterRecord; refresh: RefreshScheduler | undefined }>();
-  #seq = 0;
+  readonly #records = new MemoryClusterRecords<EmbeddedCluster>();
+  readonly #timer: TimerRefresh;
+  readonly #lifecycle: ClusterLifecycle<EmbeddedCluster>;
 
   private constructor(hub: AgentHub, addresses: { address: string; localAddress: string }, pin: string, logger: Logger) {
     super();
@@ -95,6 +104,15 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     this.localAddress = addresses.localAddress;
     this.pin = pin;
     this.#logger = logger;
+    this.#timer = new TimerRefresh((job) => this.#lifecycle.refresh(job));
+    this.#lifecycle = new ClusterLifecycle({
+      records: this.#records,
+      timer: this.#timer,
+      route: new DirectRoute(hub),
+      logger,
+      onRefreshed: ({ id }, current) => this.emit('refreshed', id, current.seq, current.expiresAt),
+      onRefreshFailed: ({ id }, error) => this.emit('refresh-failed', id, error),
+    });
   }
 
   /** Makes (or takes) the TLS identity and starts listening for agents. */
@@ -151,20 +169,9 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       joinString: formatJoinString({ addresses: [this.address], clusterId: id, token, pin: this.pin }),
       minted,
     };
-    this.hub.addCluster({ id, verifier, delivery, environ, region });
-    const refresh = minter && minted ? new RefreshScheduler({
-      clusterId: id,
-      logger: this.#logger,
-      mint: () => minter.mint(),
-      publish: async (next, refreshAt) => {
-        const seq = ++this.#seq;
-        await this.hub.setCredentials(id, { seq, credentials: next.credentials, expiresAt: next.expiresAt, refreshAt });
-        this.emit('refreshed', id, seq, next.expiresAt);
-      },
-      onFailure: (error) => this.emit('refresh-failed', id, error),
-    }, options.refreshIntervalSeconds ? { intervalSeconds: options.refreshIntervalSeconds } : {}) : undefined;
-    this.#clusters.set(id, { record, refresh });
-    if (refresh && minted) await refresh.start(minted);
+    const kept: EmbeddedCluster = { id, record, minter, intervalSeconds: options.refreshIntervalSeconds || undefined };
+    const current = await this.#lifecycle.create({ record: kept, session: { id, verifier, delivery, environ, region }, first: minted, refreshed: minter !== null, intervalSeconds: kept.intervalSeconds });
+    if (current) this.emit('refreshed', id, current.seq, current.expiresAt);
     this.#logger.info({
       clusterId: id,
       mode: spec.kind,
@@ -178,51 +185,51 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
 
   /** Runs argv on every agent of a cluster that holds current credentials. */
   run(clusterId: string, argv: string[], options?: RunOptions): Promise<WorkerResult[]> {
-    if (!this.#clusters.has(clusterId)) {
+    if (!this.#records.get(clusterId)) {
       return Promise.reject(new CredfwdError('CLUSTER_NOT_FOUND', `cluster ${clusterId} does not exist`, 'it may have been closed'));
     }
-    // Refused here, before any agent is sent a frame too large for it.
-    if (options?.env) {
-      try {
-        checkEnvironSize(options.env, 'the task env');
-      } catch (err) {
-        return Promise.reject(err);
-      }
-    }
-    return this.hub.run(clusterId, argv, options);
+    return this.#lifecycle.run(clusterId, argv, options);
   }
 
   /** Revokes a cluster: its agents are told to stop and its join token stops working. */
   closeCluster(clusterId: string): void {
-    this.#clusters.get(clusterId)?.refresh?.close();
-    this.#clusters.delete(clusterId);
-    this.hub.removeCluster(clusterId);
-    this.#logger.info({ clusterId }, 'cluster closed');
+    void this.#close(clusterId);
   }
 
-  /** Refreshes a cluster's credentials now (see {@link RefreshScheduler.refreshNow}); a no-op in null mode. */
+  // The record goes at once (the records answer in the same tick); the timer and the agents follow.
+  async #close(clusterId: string): Promise<void> {
+    const closing = this.#lifecycle.delete(clusterId);
+    this.#logger.info({ clusterId }, 'cluster closed');
+    await closing.catch((err: unknown) => this.#logger.error({ clusterId, reason: errorMessage(err) }, 'closing the cluster failed'));
+  }
+
+  /**
+   * Refreshes a cluster's credentials now, sharing a refresh in flight; the
+   * way to resume after `needs-attention` once a person has fixed the cause.
+   * Rejects with the refresh's error. A no-op in null mode.
+   */
   async refresh(clusterId: string): Promise<void> {
-    const entry = this.#clusters.get(clusterId);
-    if (!entry) throw new CredfwdError('CLUSTER_NOT_FOUND', `cluster ${clusterId} does not exist`, 'it may have been closed');
-    await entry.refresh?.refreshNow();
+    if (!this.#records.get(clusterId)) throw new CredfwdError('CLUSTER_NOT_FOUND', `cluster ${clusterId} does not exist`, 'it may have been closed');
+    await this.#lifecycle.refreshNow(clusterId);
   }
 
   /** A cluster's agents and the state of its credentials. */
   status(clusterId: string): ClusterStatus {
-    const entry = this.#clusters.get(clusterId);
-    if (!entry) throw new CredfwdError('CLUSTER_NOT_FOUND', `cluster ${clusterId} does not exist`, 'it may have been closed');
+    const record = this.#records.get(clusterId)?.record;
+    if (!record) throw new CredfwdError('CLUSTER_NOT_FOUND', `cluster ${clusterId} does not exist`, 'it may have been closed');
     return {
       id: clusterId,
-      mode: entry.record.spec.kind,
-      delivery: entry.record.delivery,
+      mode: record.spec.kind,
+      delivery: record.delivery,
       agents: this.hub.agents(clusterId),
-      refresh: entry.refresh?.status(),
+      refresh: this.#records.statusOf(clusterId),
     };
   }
 
   /** Closes every cluster and stops listening. */
   async close(): Promise<void> {
-    for (const id of [...this.#clusters.keys()]) this.closeCluster(id);
+    await Promise.all(this.#records.ids().map((id) => this.#close(id)));
+    this.#timer.close();
     await this.hub.close();
   }
 }

@@ -4,34 +4,33 @@ import {
   DEFAULT_LEASE_SECONDS,
   createMinter,
   formatScope,
-  nextRefreshAt,
   openCluster,
   planCluster,
+  refreshStatusToJson,
   type AuditLog,
+  type ClusterLifecycle,
   type CreateClusterRequest,
   type CredentialsOption,
-  type CurrentCredentials,
   type Minted,
   type RunRequest,
   type WorkerResult,
 } from '../core/index.ts';
 import { audited, type AdminCall, type AuditDetails } from './admin-call.ts';
 import type { Governance } from './governance.ts';
-import type { ReplicaRuns } from './replica-runs.ts';
 import { revokeRoleSessions } from './role-revocation.ts';
-import type { ClusterStore, DeletedCluster, PublicClusterRecord } from './cluster-store.ts';
-import type { HeldClusters } from './held-clusters.ts';
-import type { ReplicaBus } from './replica-bus.ts';
+import type { ClusterStore, PublicClusterRecord } from './cluster-store.ts';
+import type { ServiceCluster } from './redis-cluster-records.ts';
+import type { ReplicaMetrics } from './replica-metrics.ts';
 import type { ReplicaPresence } from './replica-presence.ts';
-import type { ReplicaRefresh } from './replica-refresh.ts';
 
 /** What the admin operations need of their replica. */
 export interface ClusterAdminContext {
+  /** Read for what the admin API shows, leases and listings. */
   store: ClusterStore;
-  held: HeldClusters;
-  refresh: ReplicaRefresh;
-  bus: ReplicaBus;
-  runs: ReplicaRuns;
+  /** Creation, refresh, deletion and runs, as in every deployment. */
+  lifecycle: ClusterLifecycle<ServiceCluster>;
+  /** Counts the STS call of a creation. */
+  metrics: ReplicaMetrics;
   logger: Logger;
   governance: Governance;
   audit: AuditLog;
@@ -47,10 +46,9 @@ function detailsOf(record: PublicClusterRecord): AuditDetails {
 }
 
 /**
- * The admin API's cluster operations on the shared store: create, show,
- * run, refresh, delete and lease, each checked against the policy and the
- * actions audited. Whatever changes a cluster is announced on the bus, so
- * every replica's hub follows.
+ * The admin API's cluster operations: create, show, run, refresh, delete,
+ * revoke and lease, each checked against the policy and the actions audited
+ * around the cluster lifecycle the embedded coordinator uses too.
  */
 export class ClusterAdmin {
   readonly #context: ClusterAdminContext;
@@ -65,7 +63,7 @@ export class ClusterAdmin {
   }
 
   async #create(call: AdminCall, request: CreateClusterRequest, details: AuditDetails): Promise<unknown> {
-    const { store, held, refresh, bus, logger } = this.#context;
+    const { lifecycle, metrics, logger } = this.#context;
     const plan = planCluster({
       // zod types `role:ARN` as a plain string; planCluster checks it.
       ...(request.credentials !== undefined ? { credentials: request.credentials as CredentialsOption } : {}),
@@ -96,13 +94,12 @@ export class ClusterAdmin {
     let minted: Minted | null = null;
     if (spec.kind === 'role') {
       const minter = createMinter(spec, { clusterId: id, durationSeconds, region: plan.region, logger, principal: call.principal.name });
-      if (minter) minted = await refresh.mint(minter);
+      if (minter) minted = await metrics.counted(minter).mint();
     } else if (request.forwardedCredentials) {
       const { expiration, ...credentials } = request.forwardedCredentials;
       minted = { credentials: { ...credentials, expiration }, expiresAt: new Date(expiration), source: 'passthrough' };
       if (minted.expiresAt.getTime() <= Date.now()) throw new CredfwdError('CONFIG_INVALID', 'the forwarded credentials have expired', 'log in again on the launcher');
     }
-    const refreshAt = spec.kind === 'role' && minted ? nextRefreshAt(minted.expiresAt, Date.now(), Math.random, request.refreshIntervalSeconds) : undefined;
     const record: PublicClusterRecord = {
       id,
       mode: spec.kind,
@@ -117,11 +114,13 @@ export class ClusterAdmin {
       roleArn,
       scopes,
     };
-    const current: CurrentCredentials | null = minted ? { seq: await store.nextSeq(), credentials: minted.credentials, expiresAt: minted.expiresAt, ...(refreshAt ? { refreshAt } : {}) } : null;
-    await store.create(record, { spec, environ: plan.environ }, current);
-    if (current && refreshAt) await refresh.first(id, { ...current, refreshAt });
-    await held.hold(id);
-    await bus.publish({ type: 'created', clusterId: id });
+    await lifecycle.create({
+      record: { public: record, secret: { spec, environ: plan.environ } },
+      session: { id, verifier, delivery: plan.delivery, environ: plan.environ, region: plan.region },
+      first: minted,
+      refreshed: spec.kind === 'role',
+      intervalSeconds: request.refreshIntervalSeconds,
+    });
     // Replicas behind one load balancer share one public address: list it once.
     const addresses = [...new Set((await this.#context.presence()?.liveReplicas() ?? []).map((r) => r.address))];
     logger.info({ clusterId: id, principal: call.principal.name, mode: spec.kind, leaseSeconds: record.leaseSeconds, expiresAt: minted?.expiresAt.toISOString(), region: plan.region, environ: redactEnviron(plan.environ) }, 'cluster created');
@@ -156,7 +155,8 @@ export class ClusterAdmin {
     const details: AuditDetails = { cluster: clusterId };
     return audited(this.#context.audit, 'run', call, details, async () => {
       Object.assign(details, detailsOf(await this.#owned(call, clusterId)));
-      return this.#context.runs.run(clusterId, request);
+      const { argv, ...options } = request;
+      return this.#context.lifecycle.run(clusterId, argv, options);
     });
   }
 
@@ -165,7 +165,9 @@ export class ClusterAdmin {
     const details: AuditDetails = { cluster: clusterId };
     return audited(this.#context.audit, 'refresh', call, details, async () => {
       Object.assign(details, detailsOf(await this.#owned(call, clusterId)));
-      await this.#context.refresh.runNow(clusterId);
+      if (!(await this.#context.lifecycle.refreshNow(clusterId))) {
+        throw new CredfwdError('USAGE', `cluster ${clusterId} is not refreshed by the service`, 'only role clusters are; launch a forward cluster again for new credentials');
+      }
     });
   }
 
@@ -186,7 +188,7 @@ export class ClusterAdmin {
     const { store } = this.#context;
     const clusterId = record.id;
     const current = await store.current(clusterId);
-    const refresh = await store.refreshStatus(clusterId);
+    const refresh = await this.#context.lifecycle.refreshStatus(clusterId);
     const agents = await this.#context.presence()?.agentsOf(clusterId) ?? [];
     return {
       id: record.id,
@@ -199,7 +201,7 @@ export class ClusterAdmin {
       scopes: record.scopes,
       lease: await this.#lease(clusterId, record.leaseSeconds),
       credentials: current ? { seq: current.seq, expiresAt: current.expiresAt.toISOString(), nextRefreshAt: current.refreshAt?.toISOString() ?? null } : null,
-      refresh: refresh ?? null,
+      refresh: refresh ? refreshStatusToJson(refresh) : null,
       agents,
     };
   }
@@ -208,9 +210,8 @@ export class ClusterAdmin {
     const details: AuditDetails = { cluster: clusterId };
     return audited(this.#context.audit, 'delete', call, details, async () => {
       Object.assign(details, detailsOf(await this.#owned(call, clusterId)));
-      const deleted = await this.#context.store.delete(clusterId);
+      const deleted = await this.#context.lifecycle.delete(clusterId);
       if (!deleted) throw new CredfwdError('CLUSTER_NOT_FOUND', `cluster ${clusterId} does not exist`, 'it may have been deleted already, or its lease lapsed');
-      await this.cleanUpDeleted(clusterId, deleted);
       this.#context.logger.info({ clusterId, principal: call.principal.name }, 'cluster deleted');
     });
   }
@@ -230,20 +231,12 @@ export class ClusterAdmin {
         throw new CredfwdError('CONFIG_INVALID', `cluster ${clusterId} forwards no role (${record.mode}): there is no role to put a deny on`, 'delete it instead (credfwd clusters delete); forwarded launcher sessions end at their expiry');
       }
       if (allSessions) this.#context.governance.policy.authorizeRevokeAll(call.principal, record.roleArn);
-      const deleted = await this.#context.store.delete(clusterId);
+      const deleted = await this.#context.lifecycle.delete(clusterId);
       if (!deleted) throw new CredfwdError('CLUSTER_NOT_FOUND', `cluster ${clusterId} does not exist`, 'it may have been deleted already, or its lease lapsed');
-      await this.cleanUpDeleted(clusterId, deleted);
       const revocation = await revokeRoleSessions({ roleArn: record.roleArn, clusterId, allSessions }, record.region);
       this.#context.logger.warn({ clusterId, principal: call.principal.name, role: record.roleArn, policy: revocation.policyName }, 'cluster revoked');
       return { id: clusterId, roleArn: record.roleArn, policyName: revocation.policyName, allSessions };
     });
-  }
-
-  /** After a deletion (by hand or by lapse): no refresh job left, agents revoked on every replica. */
-  async cleanUpDeleted(clusterId: string, deleted: DeletedCluster): Promise<void> {
-    this.#context.held.forget(clusterId);
-    if (deleted.seq !== undefined) await this.#context.refresh.remove({ clusterId, seq: deleted.seq });
-    await this.#context.bus.publish({ type: 'revoked', clusterId });
   }
 
   async renewLease(call: AdminCall, clusterId: string): Promise<unknown> {

@@ -114,13 +114,14 @@ export class ClusterStore {
     return this.#redis.incr(this.#keys.seq);
   }
 
-  /** Registers a cluster with its first credentials (none in null mode) in one transaction. */
-  async create(record: PublicClusterRecord, secret: SecretClusterRecord, current: CurrentCredentials | null): Promise<void> {
+  /** Registers a cluster with its first credentials (none in null mode) and its refresh status (if refreshed) in one transaction. */
+  async create(record: PublicClusterRecord, secret: SecretClusterRecord, current: CurrentCredentials | null, refresh?: RefreshStatusJson): Promise<void> {
     const fields: Record<string, string> = {
       public: JSON.stringify(record),
       secret: await sealJson(this.#stateKey, secret),
     };
     if (current) fields.current = await this.#sealCredentials(current);
+    if (refresh) fields.refresh = JSON.stringify(refresh);
     const key = this.#keys.cluster(record.id);
     const multi = this.#redis.multi().hset(key, fields).sadd(this.#keys.clusters, record.id);
     // In the same transaction: a crash must not leave a leased cluster without its lease, kept forever.

@@ -1,12 +1,6 @@
 import { Queue, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { errorMessage, isCredfwdError, type Logger } from '@credfwd/shared';
-import { backoffDelay } from '../core/index.ts';
-
-/** A refresh job: mint the credentials that replace sequence number `seq` of a cluster. */
-export interface RefreshJob {
-  clusterId: string;
-  seq: number;
-}
+import { backoffDelay, type RefreshJob } from '../core/index.ts';
 
 export interface DistributedRefreshOptions {
   connection: ConnectionOptions;

@@ -1,3 +1,5 @@
+import type { Minted, Minter } from '../core/index.ts';
+
 /** Outcomes counted for refreshes and STS calls. */
 export type Outcome = 'success' | 'failure';
 
@@ -40,6 +42,22 @@ export class ReplicaMetrics {
 
   stsCall(outcome: Outcome): void {
     this.#stsCalls.set(outcome, (this.#stsCalls.get(outcome) ?? 0) + 1);
+  }
+
+  /** A minter whose every STS call is counted. */
+  counted(minter: Minter): Minter {
+    return {
+      mint: async (): Promise<Minted> => {
+        try {
+          const minted = await minter.mint();
+          this.stsCall('success');
+          return minted;
+        } catch (err) {
+          this.stsCall('failure');
+          throw err;
+        }
+      },
+    };
   }
 
   refused(closeCode: number): void {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { checkEnvironSize, errorMessage, type Exit, type Logger, type OnRefresh, type Output } from '@credfwd/shared';
+import { errorMessage, type Exit, type Logger, type OnRefresh, type Output } from '@credfwd/shared';
 import type { AgentHub, RunRequest, WorkerResult } from '../core/index.ts';
 import { ClusterRun } from './cluster-run.ts';
 import type { BusMessage, ReplicaBus } from './replica-bus.ts';
@@ -43,9 +43,8 @@ export class ReplicaRuns {
     clearInterval(this.#check);
   }
 
-  /** Runs a command on every agent of a cluster, on whichever replica holds it. */
+  /** Runs a command on every agent of a cluster, on whichever replica holds it (the lifecycle checked its env). */
   async run(clusterId: string, request: RunRequest): Promise<WorkerResult[]> {
-    if (request.env) checkEnvironSize(request.env, 'the task env');
     const replicas = await this.#context.presence()?.liveReplicas() ?? [];
     const requestId = randomUUID();
     const run = new ClusterRun(requestId, clusterId, replicas.map((r) => r.replicaId), Date.now());

@@ -1,19 +1,22 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { errorMessage, isCredfwdError, type Logger } from '@credfwd/shared';
-import { AgentHub, listenForAgents, openAuditLog, splitHostPort, type AdmissionLimits, type AuditLog, type TlsIdentity } from '../core/index.ts';
+import { AgentHub, ClusterLifecycle, listenForAgents, openAuditLog, splitHostPort, type AdmissionLimits, type AuditLog, type TlsIdentity } from '../core/index.ts';
 import { createAdminApi } from './admin-api.ts';
 import { ClusterAdmin } from './cluster-admin.ts';
 import { ClusterStore } from './cluster-store.ts';
 import { Governance } from './governance.ts';
 import { HeldClusters } from './held-clusters.ts';
 import { LeaseSweep } from './lease-sweep.ts';
+import { PubSubRoute } from './pubsub-route.ts';
+import { QueuedRefresh } from './queued-refresh.ts';
+import { RedisClusterRecords, type ServiceCluster } from './redis-cluster-records.ts';
 import { RedisKeys } from './redis-keys.ts';
 import { redisReachable, redisUnavailable } from './redis-health.ts';
 import { ReplicaBus, type BusMessage } from './replica-bus.ts';
 import { ReplicaMetrics } from './replica-metrics.ts';
 import { ReplicaPresence } from './replica-presence.ts';
-import { ReplicaRefresh } from './replica-refresh.ts';
+import { refreshAccounting } from './refresh-accounting.ts';
 import { ReplicaRuns } from './replica-runs.ts';
 import type { ReplicaSecrets } from './replica-secrets.ts';
 import { loadSharedTlsIdentity } from './shared-tls-identity.ts';
@@ -74,7 +77,8 @@ export class Replica {
   readonly #bullConnection: Redis;
   readonly #bus: ReplicaBus;
   readonly #held: HeldClusters;
-  readonly #refresh: ReplicaRefresh;
+  readonly #refresh: QueuedRefresh;
+  readonly #lifecycle: ClusterLifecycle<ServiceCluster>;
   readonly #runs: ReplicaRuns;
   readonly #admin: ClusterAdmin;
   readonly #leaseSweep: LeaseSweep;
@@ -130,19 +134,24 @@ export class Replica {
       onUnclaimedTaskMessage: (clusterId, agentId, message) => this.#runs.relay(clusterId, agentId, message),
     });
     this.#held = new HeldClusters(store, this.hub, logger);
-    this.#refresh = new ReplicaRefresh({
+    this.#refresh = new QueuedRefresh({
       store,
-      bus: this.#bus,
-      metrics,
       logger,
-      audit,
       connection: this.#bullConnection,
       prefix: keys.bull,
+      run: (job) => this.#lifecycle.refresh(job),
       ...(options.refreshSweepMs ? { sweepMs: options.refreshSweepMs } : {}),
     });
     const presence = (): ReplicaPresence | undefined => this.#presence;
     this.#runs = new ReplicaRuns({ replicaId: this.replicaId, hub: this.hub, bus: this.#bus, logger, presence });
-    this.#admin = new ClusterAdmin({ store, held: this.#held, refresh: this.#refresh, runs: this.#runs, bus: this.#bus, logger, governance, audit, pin: this.pin, address: () => this.address, presence });
+    this.#lifecycle = new ClusterLifecycle({
+      records: new RedisClusterRecords(store, metrics, logger),
+      timer: this.#refresh,
+      route: new PubSubRoute(this.#held, this.#bus, this.#runs),
+      logger,
+      ...refreshAccounting(metrics, audit, logger),
+    });
+    this.#admin = new ClusterAdmin({ store, lifecycle: this.#lifecycle, metrics, logger, governance, audit, pin: this.pin, address: () => this.address, presence });
     this.hub.on('refused', (code) => metrics.refused(code));
     this.hub.on('agent-ready', (clusterId, agentId, seq) => {
       const remote = this.hub.agent(clusterId, agentId)?.remote ?? '';
@@ -159,7 +168,7 @@ export class Replica {
       deleteIfLapsed: async (id) => {
         const deleted = await store.delete(id, true);
         if (deleted) {
-          await this.#admin.cleanUpDeleted(id, deleted);
+          await this.#lifecycle.retire(id, deleted);
           // Nobody asked: the service deleted it because its launcher stopped renewing.
           audit.record({ action: 'delete', outcome: 'ok', principal: null, cluster: id, reason: 'its lease lapsed' });
         }

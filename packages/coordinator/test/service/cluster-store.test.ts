@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import anyTest, { type ExecutionContext, type TestFn } from 'ava';
 import { Redis } from 'ioredis';
-import { errorMessage } from '@credfwd/shared';
+import { createLogger, errorMessage } from '@credfwd/shared';
 import type { CurrentCredentials } from '../../src/core/credential-push.ts';
 import { refreshedStatus, refreshStatusToJson } from '../../src/core/refresh-status.ts';
 import { ClusterStore, type PublicClusterRecord, type SecretClusterRecord } from '../../src/service/cluster-store.ts';
+import { RedisClusterRecords } from '../../src/service/redis-cluster-records.ts';
 import { RedisKeys } from '../../src/service/redis-keys.ts';
+import { ReplicaMetrics } from '../../src/service/replica-metrics.ts';
 import { prefixFor, startRedis, type TestRedis } from '../../../../tests/helpers/redis.ts';
 
 // REDIS_URL when set, else a private redis-server on a free port (tests/helpers/redis.ts); every test keeps to its own prefix.
@@ -71,6 +73,15 @@ test('a created cluster reads back whole: public record, sealed secrets, current
   t.is(await s.count(), 1);
   // A kept cluster (leaseSeconds null) has no lease.
   t.is(await s.leaseExpiry('c1'), undefined);
+  t.is(await s.refreshStatus('c1'), undefined, 'no status was given');
+});
+
+test('a refreshed cluster is created with its refresh status in the same step', async (t) => {
+  const { store: s } = store(t);
+  const first = credentials(1);
+  const status = refreshStatusToJson(refreshedStatus(first.expiresAt, new Date(Date.parse('2026-12-01T10:00:00.000Z')), first.refreshAt));
+  await s.create(record('c1'), secret, first, status);
+  t.deepEqual(await s.refreshStatus('c1'), status);
 });
 
 test('no secret reaches Redis in the clear, and another state key cannot open what is there', async (t) => {
@@ -155,4 +166,21 @@ test('a leased cluster gets its lease with its record, and renewing moves it for
   t.true(renewed !== undefined && first !== undefined && renewed.getTime() > first.getTime());
   t.deepEqual(await s.leaseExpiry('c1'), renewed);
   t.is(await s.current('c1'), undefined, 'created without credentials (null mode)');
+});
+
+test('RedisClusterRecords gives the lifecycle what it needs: statuses as they were, a minter for role clusters only, the seq a deletion frees', async (t) => {
+  const { store: s } = store(t);
+  const metrics = new ReplicaMetrics({ connectedAgents: () => 0, clusters: async () => undefined, earliestExpirySeconds: () => undefined });
+  const records = new RedisClusterRecords(s, metrics, createLogger({ name: 'test', level: 'silent' }));
+  const first = credentials(await records.nextSeq());
+  const status = refreshedStatus(first.expiresAt, new Date(Date.parse('2026-12-01T10:00:00.000Z')), first.refreshAt);
+  await records.create({ public: { ...record('c1'), refreshIntervalSeconds: 60 }, secret }, first, status);
+  t.deepEqual(await records.refreshStatus('c1'), status);
+  t.like(await records.refreshable('c1'), { intervalSeconds: 60, record: { secret } });
+  const forwarded = { ...record('c2'), mode: 'forward' as const, roleArn: null };
+  await records.create({ public: forwarded, secret: { spec: { kind: 'forward' }, environ: {} } }, credentials(await records.nextSeq()), undefined);
+  t.is(await records.refreshable('c2'), undefined, 'forwarded credentials are the launcher\'s: the service does not refresh them');
+  t.like(await records.delete('c1'), { seq: first.seq });
+  t.is(await records.refreshable('c1'), undefined);
+  t.false(await records.saveCurrent('c1', credentials(9), status), 'a deleted cluster takes no credentials');
 });
