@@ -96,6 +96,25 @@ test.serial('--env-file /dev/zero is refused with ENV_TOO_LARGE at once, in boun
   t.deepEqual(t.context.counter.calls(), [], 'no STS call');
 });
 
+test.serial('an --env value or a command argument that is not UTF-8 is refused, not carried as U+FFFD (issue 10: values became U+FFFD)', async (t) => {
+  const bin = `${JSON.stringify(process.execPath)} -- ${JSON.stringify(CREDFWD_BIN)}`;
+  // Only a shell can hand a program bytes that are not UTF-8: node's spawn encodes every argument as UTF-8.
+  const cases: Array<[script: string, detail: RegExp]> = [
+    [`exec ${bin} launch --workers 1 --env "SECRETISH=$(printf 'caf\\351')" -- true`, /argument 5 of the command line \(SECRETISH=…\) is not UTF-8 text/],
+    [`exec ${bin} launch --workers 1 -- printf "$(printf '\\351')"`, /argument 6 of the command line is not UTF-8 text/],
+  ];
+  for (const [script, detail] of cases) {
+    t.context.counter.reset();
+    const result = await collectOutput(spawn('bash', ['-c', script], { env: launcherEnv(t), stdio: ['ignore', 'pipe', 'pipe'] }));
+    t.is(result.code, 2, result.stderr);
+    t.regex(result.stderr, /^error\[USAGE\]: .+\nhint: .+base64/m);
+    t.regex(result.stderr, detail);
+    t.false(result.stderr.includes('caf'), 'the value is never echoed');
+    t.is(result.stdout, '', 'nothing ran');
+    t.deepEqual(t.context.counter.calls(), [], 'no STS call');
+  }
+});
+
 test.serial('the API refuses an oversized environ and a delivery that does not apply before resolving the launcher identity', async (t) => {
   let identityLookups = 0;
   const launcher = async (): Promise<never> => {

@@ -38,47 +38,49 @@ test('a command that does not exist on the worker is exit 127 with a message, no
   t.regex(line?.stderr ?? '', /no-such-command-credfwd/);
 });
 
-test('usage errors: error[CODE], a hint, exit 2, no stack trace', async (t) => {
-  const env = isolatedEnv();
-  const bad = join(env.HOME ?? '', 'bad.env');
-  writeFileSync(bad, 'GOOD=1\nthis line is wrong\n');
-  const cases: Array<[string[], string, RegExp?]> = [
-    [['launch', '--workers', 'many'], 'USAGE'],
-    [['launch', '--credentials', 'sometimes'], 'USAGE'],
-    [['launch', '--credentials', 'role:not-an-arn'], 'CONFIG_INVALID'],
-    [['launch', '--duration', 'soon'], 'USAGE'],
-    [['launch', '--duration', '5m'], 'CONFIG_INVALID'],
-    [['launch', '--env', 'NOEQUALS'], 'USAGE'],
-    [['launch', '--env-file', join(env.HOME ?? '', 'missing.env')], 'ENV_FILE_INVALID'],
-    [['launch', '--env-file', bad], 'ENV_FILE_INVALID', /line 2/],
-    [['launch', '--region', 'mars'], 'CONFIG_INVALID'],
-    [['launch', '--bogus'], 'USAGE'],
-    [['launch', '--workers', '-1'], 'USAGE'],
-    [['launch', '--workers', '1001'], 'USAGE'],
-    [['launch', '--credentials', 'role:arn:aws:iam::123456789012:user/not-a-role'], 'CONFIG_INVALID'],
-    [['launch', '--credentials', 'role:arn:aws:iam::123456789012:role/ok', '--duration', '13h'], 'CONFIG_INVALID', /AssumeRole/],
-    [['launch', '--duration', '37h'], 'CONFIG_INVALID', /GetSessionToken/],
-    [['launch', '--duration', '0'], 'CONFIG_INVALID'],
-    [['launch', '--delivery', 'carrier-pigeon'], 'USAGE'],
-    [['launch', '--refresh-interval', 'often'], 'USAGE'],
-    [['launch', '--refresh-interval', '0s'], 'CONFIG_INVALID'],
-    [['launch', '--on-refresh', 'reboot'], 'USAGE'],
-    [['launch', '--on-refresh', 'signal:HUP'], 'USAGE'],
-    [['launch', '--listen', 'nowhere'], 'USAGE'],
-    [['launch', '--listen', '127.0.0.1:70000'], 'USAGE'],
-    [['launch', '--public-address', 'not a host'], 'USAGE'],
-    [['launch', '--env', '1BAD=x'], 'ENV_NAME_INVALID'],
-    [['launch', '--env', 'AWS_PROFILE=x'], 'ENV_CONFLICT'],
-    [['fly'], 'USAGE'],
-  ];
-  for (const [args, code, extra] of cases) {
+// One test per case: 27 CLI starts in one test outlasted ava's 60 s without a result on a loaded machine.
+const usageHome = isolatedEnv().HOME ?? '';
+writeFileSync(join(usageHome, 'bad.env'), 'GOOD=1\nthis line is wrong\n');
+const usageCases: Array<[string[], string, RegExp?]> = [
+  [['launch', '--workers', 'many'], 'USAGE'],
+  [['launch', '--credentials', 'sometimes'], 'USAGE'],
+  [['launch', '--credentials', 'role:not-an-arn'], 'CONFIG_INVALID'],
+  [['launch', '--duration', 'soon'], 'USAGE'],
+  [['launch', '--duration', '5m'], 'CONFIG_INVALID'],
+  [['launch', '--env', 'NOEQUALS'], 'USAGE'],
+  [['launch', '--env-file', join(usageHome, 'missing.env')], 'ENV_FILE_INVALID'],
+  [['launch', '--env-file', join(usageHome, 'bad.env')], 'ENV_FILE_INVALID', /line 2/],
+  [['launch', '--region', 'mars'], 'CONFIG_INVALID'],
+  [['launch', '--bogus'], 'USAGE'],
+  [['launch', '--workers', '-1'], 'USAGE'],
+  [['launch', '--workers', '1001'], 'USAGE'],
+  [['launch', '--credentials', 'role:arn:aws:iam::123456789012:user/not-a-role'], 'CONFIG_INVALID'],
+  [['launch', '--credentials', 'role:arn:aws:iam::123456789012:role/ok', '--duration', '13h'], 'CONFIG_INVALID', /AssumeRole/],
+  [['launch', '--duration', '37h'], 'CONFIG_INVALID', /GetSessionToken/],
+  [['launch', '--duration', '0'], 'CONFIG_INVALID'],
+  [['launch', '--delivery', 'carrier-pigeon'], 'USAGE'],
+  [['launch', '--refresh-interval', 'often'], 'USAGE'],
+  [['launch', '--refresh-interval', '0s'], 'CONFIG_INVALID'],
+  [['launch', '--on-refresh', 'reboot'], 'USAGE'],
+  [['launch', '--on-refresh', 'signal:HUP'], 'USAGE'],
+  [['launch', '--listen', 'nowhere'], 'USAGE'],
+  [['launch', '--listen', '127.0.0.1:70000'], 'USAGE'],
+  [['launch', '--public-address', 'not a host'], 'USAGE'],
+  [['launch', '--env', '1BAD=x'], 'ENV_NAME_INVALID'],
+  [['launch', '--env', 'AWS_PROFILE=x'], 'ENV_CONFLICT'],
+  [['fly'], 'USAGE'],
+];
+
+for (const [args, code, extra] of usageCases) {
+  test.serial(`usage error: credfwd ${args.join(' ').replaceAll(`${usageHome}/`, '')} is error[${code}], a hint, exit 2, no stack trace`, async (t) => {
+    const env = isolatedEnv();
     const result = await runCredfwd(args, { ...env, AWS_ACCESS_KEY_ID: 'AKIAEXAMPLEEXAMPLE12', AWS_SECRET_ACCESS_KEY: 'not-used' });
     t.is(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
     t.regex(result.stderr, new RegExp(`^error\\[${code}\\]: .+\\nhint: .+`, 'm'), args.join(' '));
     if (extra) t.regex(result.stderr, extra);
     t.notRegex(result.stderr, /\n\s+at /, 'no stack trace');
-  }
-});
+  });
+}
 
 test('launch without a command prints the join command, serves until SIGINT, then leaves no process behind', async (t) => {
   const child = spawn(process.execPath, ['--', CREDFWD_BIN, 'launch', '--workers', '2', '--credentials', 'none'], { env: isolatedEnv(), stdio: ['ignore', 'pipe', 'pipe'] });

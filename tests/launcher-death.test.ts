@@ -6,6 +6,8 @@ import { agentReady, spawnAgent } from './helpers/agents.ts';
 import { capturedLogger } from './helpers/captured-logger.ts';
 import { CREDFWD_BIN, isolatedEnv } from './helpers/credfwd-cli.ts';
 import { freePort } from './helpers/free-port.ts';
+import { markedPids, processMark } from './helpers/marked-processes.ts';
+import { createIamUser, startMoto } from './helpers/moto.ts';
 import { collectOutput, descendantPids, isRunning, stillRunningAfter, type ProcessResult } from './helpers/processes.ts';
 import { startTcpProxy } from './helpers/tcp-proxy.ts';
 
@@ -27,9 +29,9 @@ interface Launcher {
  * Starts `credfwd launch` and tears down, whatever happens to the test,
  * the launcher and every process it had started when last looked at.
  */
-function startLauncher(t: ExecutionContext, args: string[], options: { detached?: boolean } = {}): Launcher {
+function startLauncher(t: ExecutionContext, args: string[], options: { detached?: boolean; env?: Record<string, string> } = {}): Launcher {
   const child = spawn(process.execPath, ['--', CREDFWD_BIN, 'launch', ...args], {
-    env: isolatedEnv(),
+    env: isolatedEnv(options.env),
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: options.detached ?? false,
   });
@@ -96,6 +98,41 @@ test('SIGKILL of credfwd launch stops both agents and both workloads (issue 10: 
   launcher.child.kill('SIGKILL');
   await launcher.done;
   t.deepEqual(await stillRunningAfter(all, ORPHAN_DEADLINE_MS), [], `no agent or workload outlives a SIGKILLed launcher by ${ORPHAN_DEADLINE_MS} ms`);
+});
+
+/** The value of `name` in a process's environment, if it is running and readable. */
+function environValue(pid: number, name: string): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').find((pair) => pair.startsWith(`${name}=`))?.slice(name.length + 1);
+  } catch {
+    return undefined; // exited meanwhile
+  }
+}
+
+test('SIGKILL of a forwarding launch: no process of it holds the forwarded secret a moment later (issue 10: workloads kept valid credentials for 23 minutes)', async (t) => {
+  const moto = await startMoto();
+  t.teardown(() => moto.stop());
+  const user = await createIamUser(moto, 'killed-launcher');
+  // The mark finds every process of this launch, even one re-parented to init after its agent died.
+  const mark = processMark();
+  const env = { ...mark.env, AWS_ACCESS_KEY_ID: user.accessKeyId, AWS_SECRET_ACCESS_KEY: user.secretAccessKey, AWS_ENDPOINT_URL_STS: moto.url, AWS_REGION: 'us-east-1' };
+  const launcher = startLauncher(t, ['--workers', '2', '--duration', '15m', '--', ...SLEEPER], { env });
+  t.teardown(() => { for (const pid of markedPids(mark.name)) if (isRunning(pid)) process.kill(pid, 'SIGKILL'); });
+  const workloads = await launcher.workloadPids(2);
+  const secret = environValue(workloads[0] ?? 0, 'AWS_SECRET_ACCESS_KEY') ?? '';
+  t.true(secret.length > 0, 'the workload holds forwarded credentials');
+  t.not(secret, user.secretAccessKey, 'forwarded session credentials, not the launcher\'s keys');
+  const holders = (): number[] => markedPids(mark.name).filter((pid) => isRunning(pid) && environValue(pid, 'AWS_SECRET_ACCESS_KEY') === secret);
+  t.true(holders().length >= 4, 'both shells and both sleeps hold the secret');
+  const launch = markedPids(mark.name).filter((pid) => pid !== launcher.child.pid);
+
+  const killedAt = Date.now();
+  launcher.child.kill('SIGKILL');
+  await launcher.done;
+  const left = await stillRunningAfter(launch, ORPHAN_DEADLINE_MS);
+  t.log(`last agent or workload gone ${Date.now() - killedAt} ms after kill -9 of the launcher`);
+  t.deepEqual(left, [], `no agent or workload outlives the launcher by ${ORPHAN_DEADLINE_MS} ms`);
+  t.deepEqual(holders(), [], 'no process holds the forwarded secret');
 });
 
 test('SIGHUP to the launcher\'s process group, as a closed terminal sends, leaves no agent or workload behind (issue 10: the workload was orphaned)', async (t) => {

@@ -1,6 +1,8 @@
 import test from 'ava';
 import { launchCluster } from '@credfwd/coordinator';
 import { capturedLogger } from './helpers/captured-logger.ts';
+import { within } from './helpers/deadline.ts';
+import { launchRoleCluster, startMotoAsLauncher } from './helpers/role-launches.ts';
 import { runCredfwd, isolatedEnv } from './helpers/credfwd-cli.ts';
 import { killedIfRunningAfter } from './helpers/processes.ts';
 
@@ -48,6 +50,30 @@ test('close() stops a running workload\'s setsid process (a stopped task left it
   await cluster.close();
   await running;
   t.deepEqual(await killedIfRunningAfter([setsidPid], GONE_WITHIN_MS), [], `still running ${GONE_WITHIN_MS} ms after close()`);
+});
+
+test('--on-refresh restart stops the old run\'s setsid process, which held the old credentials (it ran on with them)', async (t) => {
+  const moto = await startMotoAsLauncher('restarting-launcher');
+  t.teardown(() => moto.stop());
+  const cluster = await launchRoleCluster(t, moto, { credentials: { roleArn: 'arn:aws:iam::123456789012:role/restarted', durationSeconds: 900 }, refreshIntervalSeconds: 1 });
+  const runs: Array<{ pid: number; key: string }> = [];
+  let second!: () => void;
+  const restarted = new Promise<void>((resolve) => { second = resolve; });
+  // Each run leaves a process in a session of its own, out of its process group, carrying that run's keys.
+  const running = cluster.run(['sh', '-c', 'setsid sh -c \'echo "pid=$$ key=$AWS_ACCESS_KEY_ID"; exec sleep 10022\' & wait'], {
+    onRefresh: 'restart',
+    onOutput: (_worker, _stream, chunk) => {
+      for (const [, pid, key] of chunk.toString().matchAll(/pid=(\d+) key=(\S+)/g)) runs.push({ pid: Number(pid), key: key ?? '' });
+      if (runs.length >= 2) second();
+    },
+  });
+  await within(restarted, 30_000, 'the command was not restarted after a refresh');
+  const [first, next] = runs;
+  t.not(first?.key, next?.key, 'the restarted run got fresh credentials');
+  t.deepEqual(await killedIfRunningAfter([first?.pid ?? 0], GONE_WITHIN_MS), [], `the first run's setsid sleep still ran ${GONE_WITHIN_MS} ms after the restart`);
+  await cluster.close();
+  await running;
+  t.deepEqual(await killedIfRunningAfter(runs.map((run) => run.pid), GONE_WITHIN_MS), [], 'no run\'s setsid sleep outlives close()');
 });
 
 test('credfwd launch: the background sleep is gone when the launcher exits (it kept AWS_SECRET_ACCESS_KEY alive)', async (t) => {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { AGENT_BUNDLE_FILE_NAME, writeAgentBundle } from '../backends/index.ts';
 import { DEFAULT_LEASE_SECONDS } from '../core/index.ts';
+import { assertArgvIsText } from './argv-text.ts';
 import { reportCliError, usage } from './cli-errors.ts';
 import { registerClustersCommand } from './clusters-command.ts';
 import { launch } from './launch-command.ts';
@@ -95,6 +96,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   try {
+    assertArgvIsText(argv);
     await program().parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
