@@ -2,7 +2,6 @@
  * A coordinator in a process of its own, so that its memory and CPU are
  * measured apart from the simulated agents. Driven by bench/run.ts over IPC.
  */
-import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import { performance } from 'node:perf_hooks';
@@ -11,6 +10,7 @@ import { createLogger } from '@credfwd/shared';
 import { BENCH_ADMISSION_LIMITS } from './lib/admission.ts';
 import { topFunctions, type HotFunction, type CpuProfile } from './lib/cpu-profile.ts';
 import { serve } from './lib/worker-side.ts';
+import { syntheticCredentials } from './lib/synthetic-credentials.ts';
 import { sleep } from './lib/deadline.ts';
 
 /** How the cluster gets its credentials. */
@@ -33,6 +33,10 @@ export interface StartAnswer {
 export interface MemoryAnswer {
   rss: number;
   heapUsed: number;
+  /** What V8 holds for its heap, used or not. */
+  heapTotal: number;
+  /** Memory outside the JS heap that V8 knows of (Buffers, native objects that report it). */
+  external: number;
 }
 
 export interface MeasureParams {
@@ -43,6 +47,12 @@ export interface MeasureParams {
   timeoutMs: number;
   /** Write a CPU profile of the measured rounds here. */
   profilePath?: string;
+  /**
+   * Start each refresh here (`Coordinator.refresh`), the next once the last is
+   * acknowledged, instead of waiting for the cluster's schedule: for clusters
+   * whose interval is longer than the run, so no refresh races the agents joining.
+   */
+  drive?: boolean;
 }
 
 /** One refresh as the coordinator saw it. */
@@ -58,6 +68,8 @@ export interface Round {
    * on the machine.
    */
   cpuMs: number | undefined;
+  /** The same from mint start to every push handed to its socket ('refreshed'): acks that arrived meanwhile are in it. */
+  pushCpuMs: number | undefined;
 }
 
 export interface MeasureAnswer {
@@ -67,17 +79,6 @@ export interface MeasureAnswer {
 
 /** What a launcher credential provider returns (the SDK's AwsCredentialIdentity). */
 type AwsCredentialIdentity = Awaited<ReturnType<NonNullable<ClusterOptions['launcher']>>>;
-
-const SESSION_TOKEN_BYTES = 600; // about the size of a real STS session token once base64-encoded
-
-function syntheticLauncher(): AwsCredentialIdentity {
-  return {
-    accessKeyId: `ASIA${randomBytes(8).toString('hex').toUpperCase()}`,
-    secretAccessKey: randomBytes(30).toString('base64'),
-    sessionToken: randomBytes(SESSION_TOKEN_BYTES).toString('base64'),
-    expiration: new Date(Date.now() + 3_600_000),
-  };
-}
 
 let coordinator: Coordinator | undefined;
 let clusterId = '';
@@ -91,6 +92,7 @@ interface Seen {
   pushedAt?: number;
   acks: number[];
   cpuMs?: number;
+  pushCpuMs?: number;
 }
 const seen = new Map<number, Seen>();
 /** Acks that complete a round, while measuring. */
@@ -115,11 +117,14 @@ async function start(params: StartParams): Promise<StartAnswer> {
     lastMintAt = performance.now();
     lastMintCpu = process.cpuUsage();
     const creds = params.credentials;
-    return creds.kind === 'passthrough' ? syntheticLauncher() : { accessKeyId: creds.accessKeyId, secretAccessKey: creds.secretAccessKey };
+    return creds.kind === 'passthrough' ? syntheticCredentials() : { accessKeyId: creds.accessKeyId, secretAccessKey: creds.secretAccessKey };
   };
   c.on('refreshed', (_cluster, seq) => {
     lastSeq = Math.max(lastSeq, seq);
-    entry(seq).pushedAt = performance.now();
+    const round = entry(seq);
+    round.pushedAt = performance.now();
+    const cpu = process.cpuUsage(round.mintCpu);
+    round.pushCpuMs = (cpu.user + cpu.system) / 1000;
     onProgress?.();
   });
   c.hub.on('agent-ready', (_cluster, _agent, seq) => {
@@ -151,7 +156,7 @@ async function memory(): Promise<MemoryAnswer> {
     await sleep(200);
   }
   const usage = process.memoryUsage();
-  return { rss: usage.rss, heapUsed: usage.heapUsed };
+  return { rss: usage.rss, heapUsed: usage.heapUsed, heapTotal: usage.heapTotal, external: usage.external };
 }
 
 async function profileWhile<T>(path: string | undefined, work: () => Promise<T>): Promise<{ value: T; hot?: HotFunction[] }> {
@@ -187,10 +192,17 @@ function measure(params: MeasureParams): Promise<MeasureAnswer> {
       expected = Number.POSITIVE_INFINITY;
       resolve();
     };
+    let driven = 0;
+    const drive = (): void => {
+      driven++;
+      coordinator?.refresh(clusterId).catch(() => finish());
+    };
     onProgress = () => {
       const complete = [...seen.entries()].filter(([seq, s]) => timed([seq, s]) && s.acks.length >= params.expected && s.pushedAt !== undefined);
       if (complete.length >= params.rounds) finish();
+      else if (params.drive && complete.length === driven) drive();
     };
+    if (params.drive) drive();
   });
   return profileWhile(params.profilePath, () => done).then(({ hot }) => {
     const rounds = [...seen.entries()]
@@ -202,6 +214,7 @@ function measure(params: MeasureParams): Promise<MeasureAnswer> {
         pushedMs: s.pushedAt === undefined ? undefined : s.pushedAt - s.mintAt,
         latencies: s.acks.map((at) => at - s.mintAt),
         cpuMs: s.cpuMs,
+        pushCpuMs: s.pushCpuMs,
       }));
     return { rounds, ...(hot ? { hot } : {}) };
   });

@@ -75,7 +75,7 @@ async function agentIdleRss(cluster: SimCluster, expectedBefore: number): Promis
 
 /** Connects `size.agents` simulated agents and times refreshes from mint to each ack. */
 export async function runFanout(size: FanoutSize, profileDir: string): Promise<FanoutResult> {
-  let baseline = { rss: 0, heapUsed: 0 };
+  let baseline = { rss: 0, heapUsed: 0, heapTotal: 0, external: 0 };
   const cluster = await startSimCluster({
     agents: size.agents,
     credentials: { kind: 'passthrough' },

@@ -1,4 +1,6 @@
 import type { AgentFootprintResult, LaunchFloorResult } from './agent-footprint.ts';
+import type { CoordinatorFloorsResult } from './coordinator-floors.ts';
+import { coordinatorFloorsSection } from './coordinator-floors-section.ts';
 import type { EndpointResult } from './endpoint.ts';
 import { imdsEndpointSection, type ImdsEndpointResult } from './imds-endpoint.ts';
 import { AGENT_IDLE_MS, type FanoutResult } from './fanout.ts';
@@ -23,6 +25,7 @@ export interface Results {
   fanout: Outcome<FanoutResult>[];
   replicaFanout: Outcome<ReplicaFanoutResult>[];
   memoryFloor: Outcome<MemoryFloorResult>[];
+  coordinatorFloors: Outcome<CoordinatorFloorsResult>[];
   sts: Outcome<StsResult>[];
   endpoint: Outcome<EndpointResult>[];
   launch: Outcome<LaunchResult>[];
@@ -316,6 +319,9 @@ export function renderReport(results: Results, analysis: string): string {
     replicaFanoutSection(results.replicaFanout, results.fanout),
     '',
     memorySection(results.fanout, results.memoryFloor),
+    '',
+    coordinatorFloorsSection(values(results.coordinatorFloors)),
+    failures(results.coordinatorFloors),
     '',
     stsSection(results.sts),
     '',

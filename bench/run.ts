@@ -3,7 +3,8 @@
  * writes BENCHMARKS.md. `pnpm bench -- --quick` runs smaller sizes into
  * .tmp/ for a fast smoke run; `--out FILE` writes elsewhere; `--only
  * SECTION[,SECTION]` runs those sections alone (fanout, replicas, memory,
- * sts, endpoint, launch, footprint, ssh, imds) into .tmp/BENCHMARKS.only.md.
+ * coordinator, sts, endpoint, launch, footprint, ssh, imds) into
+ * .tmp/BENCHMARKS.only.md.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -12,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { startMoto, type Moto } from '../tests/helpers/moto.ts';
 import { startStsCounter, type StsCounter } from '../tests/helpers/sts-counter.ts';
 import { runAgentFootprint, runLaunchFloor } from './agent-footprint.ts';
+import { runCoordinatorFloors, type CoordinatorFloorsSize } from './coordinator-floors.ts';
 import { runEndpoint, type EndpointLoad } from './endpoint.ts';
 import { runImdsEndpoint } from './imds-endpoint.ts';
 import { AGENT_IDLE_MS, runFanout, type FanoutSize } from './fanout.ts';
@@ -41,6 +43,8 @@ interface Plan {
   launchFloor: { workers: number; rounds: number };
   /** Idle connections of the bare TLS reference server. */
   floorConnections: number;
+  /** The coordinator's memory and CPU per agent beside a bare TLS server's, same run. */
+  coordinatorFloors: CoordinatorFloorsSize[];
   /** The whole run is cut short after this, whatever is still going. */
   budgetMs: number;
 }
@@ -62,6 +66,7 @@ const FULL: Plan = {
   launchWorkers: [1, 10, 50],
   launchFloor: { workers: 50, rounds: 3 },
   floorConnections: 2_000,
+  coordinatorFloors: [{ agents: 2_000, rounds: 5 }],
   budgetMs: 9.5 * 60_000,
 };
 
@@ -76,6 +81,7 @@ const QUICK: Plan = {
   launchWorkers: [1, 10],
   launchFloor: { workers: 10, rounds: 1 },
   floorConnections: 1_000,
+  coordinatorFloors: [{ agents: 500, rounds: 3 }],
   budgetMs: 4 * 60_000,
 };
 
@@ -84,7 +90,7 @@ const STAGE_DEADLINE_MS = 240_000;
 /** File descriptors the coordinator needs beyond one per agent: listener, logs, moto, slack. */
 const FD_HEADROOM = 512;
 
-const SECTIONS = ['fanout', 'replicas', 'memory', 'sts', 'endpoint', 'launch', 'footprint', 'ssh', 'imds'] as const;
+const SECTIONS = ['fanout', 'replicas', 'memory', 'coordinator', 'sts', 'endpoint', 'launch', 'footprint', 'ssh', 'imds'] as const;
 type Section = (typeof SECTIONS)[number];
 
 function parseArgs(argv: string[]): { quick: boolean; out: string | undefined; only: Set<Section> | undefined } {
@@ -156,7 +162,7 @@ async function main(): Promise<number> {
   mkdirSync(profileDir, { recursive: true });
   mkdirSync(dirname(outFile), { recursive: true });
   const started = performance.now();
-  const results: Results = { machine: describeMachine(), command: commandLine(argv), totalSeconds: 0, notices: [], fanout: [], replicaFanout: [], memoryFloor: [], sts: [], endpoint: [], launch: [], agentFootprint: [], launchFloor: [], sshLaunch: [], imds: [] };
+  const results: Results = { machine: describeMachine(), command: commandLine(argv), totalSeconds: 0, notices: [], fanout: [], replicaFanout: [], memoryFloor: [], coordinatorFloors: [], sts: [], endpoint: [], launch: [], agentFootprint: [], launchFloor: [], sshLaunch: [], imds: [] };
   if (results.machine.loadAtStart > results.machine.cores / 2) {
     // Only the start tells of other work: later, the load average counts this run's own processes.
     results.notices.push(`other work was running when the run started (load ${results.machine.loadAtStart.toFixed(2)} on ${results.machine.cores} cores): timings are pessimistic.`);
@@ -191,6 +197,9 @@ async function main(): Promise<number> {
     results.replicaFanout.push(await attempt(`fan-out through 2 replicas, ${size.agents} agents`, () => runReplicaFanout(size)));
   }
   if (runs('memory')) results.memoryFloor.push(await attempt('memory floors', () => runMemoryFloor(plan.floorConnections, AGENT_IDLE_MS)));
+  for (const size of plan.coordinatorFloors.filter((s) => runs('coordinator') && fits(s))) {
+    results.coordinatorFloors.push(await attempt(`coordinator against floors, ${size.agents} agents`, () => runCoordinatorFloors(size)));
+  }
 
   let moto: Moto | undefined;
   let counter: StsCounter | undefined;
@@ -221,7 +230,7 @@ async function main(): Promise<number> {
   }
   clearTimeout(watchdog);
   write();
-  const failed = [...results.fanout, ...results.replicaFanout, ...results.memoryFloor, ...results.sts, ...results.endpoint, ...results.launch, ...results.agentFootprint, ...results.launchFloor, ...results.sshLaunch, ...results.imds].filter((o) => !o.ok).length;
+  const failed = [...results.fanout, ...results.replicaFanout, ...results.memoryFloor, ...results.coordinatorFloors, ...results.sts, ...results.endpoint, ...results.launch, ...results.agentFootprint, ...results.launchFloor, ...results.sshLaunch, ...results.imds].filter((o) => !o.ok).length;
   return failed === 0 ? 0 : 1;
 }
 

@@ -12,7 +12,7 @@ import { existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { build, type Plugin } from 'esbuild';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const PACKAGES = ['shared', 'worker-agent', 'coordinator'].map((name) => join(ROOT, 'packages', name));
@@ -20,6 +20,36 @@ const AGENT = join(ROOT, 'packages', 'worker-agent');
 
 /** Where the one-file agent is written; the worker-agent package exports it as `./bundle`. */
 const AGENT_BUNDLE = join(AGENT, 'dist', 'credfwd-agent.mjs');
+
+/**
+ * Node's own modules are required, never imported, by the bundle. An ES
+ * import of a builtin reads every one of its exports, which runs the lazy
+ * getters behind them: `node:crypto`'s `webcrypto` loads WebCrypto, `node:net`'s
+ * `BlockList` and `SocketAddress` theirs, `node:fs`'s `promises` its module.
+ * require() leaves them unloaded: 0.3 MiB less idle RSS, and less CPU to load
+ * the bundle (bench/analysis.md, "Agent idle RSS against bare node").
+ */
+const requireBuiltins: Plugin = {
+  name: 'require-builtins',
+  setup(build) {
+    build.onResolve({ filter: /^node:/ }, (args) => (args.kind === 'import-statement' || args.kind === 'dynamic-import' ? { path: args.path, namespace: 'builtin' } : { path: args.path, external: true }));
+    build.onLoad({ filter: /.*/, namespace: 'builtin' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: 'js' }));
+  },
+};
+
+/**
+ * ws tries the optional native addons `bufferutil` and `utf-8-validate` and
+ * falls back to JavaScript when require() throws. Left to run time, that
+ * require() would search every node_modules above wherever the one file was
+ * copied and load whatever it found there; in the bundle it always throws.
+ */
+const withoutOptionalAddons: Plugin = {
+  name: 'without-optional-addons',
+  setup(build) {
+    build.onResolve({ filter: /^(bufferutil|utf-8-validate)$/ }, (args) => ({ path: args.path, namespace: 'absent' }));
+    build.onLoad({ filter: /.*/, namespace: 'absent' }, (args) => ({ contents: `throw new Error(${JSON.stringify(`${args.path} is not part of the one-file agent`)});`, loader: 'js' }));
+  },
+};
 
 async function bundleAgent(): Promise<void> {
   const temporary = `${AGENT_BUNDLE}.${process.pid}.tmp`;
@@ -38,6 +68,7 @@ async function bundleAgent(): Promise<void> {
       banner: { js: "import { createRequire as credfwdCreateRequire } from 'node:module';\nconst require = credfwdCreateRequire(import.meta.url);" },
       minifyWhitespace: true,
       minifySyntax: true,
+      plugins: [requireBuiltins, withoutOptionalAddons],
       logLevel: 'warning',
     });
     renameSync(temporary, AGENT_BUNDLE);

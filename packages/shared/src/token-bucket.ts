@@ -1,5 +1,3 @@
-import { performance } from 'node:perf_hooks';
-
 export interface TokenBucketOptions {
   /** Tokens added per second. */
   ratePerSecond: number;

@@ -1,5 +1,3 @@
-import { performance } from 'node:perf_hooks';
-
 /**
  * Notices a silent peer: the coordinator pings every interval, and two
  * intervals without one mean the connection is gone even if TCP has not noticed.

@@ -1,0 +1,42 @@
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { within } from './helpers/deadline.ts';
+import { collectOutput } from './helpers/processes.ts';
+
+const BUNDLE = createRequire(import.meta.url).resolve('@credfwd/worker-agent/bundle');
+
+/** Node's own modules that an ES import of `node:crypto` or `node:net` would load through their lazy getters, unused by the agent. */
+const UNUSED = ['NativeModule internal/crypto/webcrypto', 'NativeModule internal/blocklist'];
+
+// Printed at exit by a preloaded module: which of Node's modules the agent loaded.
+const REPORT_LOADED = `data:text/javascript,process.on('exit', () => process.stderr.write('LOADED ' + JSON.stringify(process.moduleLoadList)))`;
+
+for (const node of [process.execPath, '/usr/bin/node']) {
+  test(`the one-file agent requires Node's modules instead of importing them, so their unused parts stay unloaded (${node})`, async (t) => {
+    const child = spawn(node, ['--import', REPORT_LOADED, BUNDLE, '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const result = await within(collectOutput(child), 15_000, 'credfwd-agent --help');
+    t.is(result.code, 0, result.stderr);
+    const loaded = JSON.parse(/LOADED (.*)$/m.exec(result.stderr)?.[1] ?? '[]') as string[];
+    t.true(loaded.includes('NativeModule tls'), 'the report lists what the bundle loaded');
+    t.deepEqual(UNUSED.filter((name) => loaded.includes(name)), []);
+  });
+}
+
+test('the one-file agent never loads ws\'s optional native addons from the directories around it', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'credfwd-stray-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  // What a worker's disk might hold above the copied file: modules that say so when loaded.
+  for (const name of ['bufferutil', 'utf-8-validate']) {
+    await mkdir(join(dir, 'node_modules', name), { recursive: true });
+    await writeFile(join(dir, 'node_modules', name, 'index.js'), `process.stderr.write('STRAY ${name}\\n'); module.exports = {};`);
+  }
+  await copyFile(BUNDLE, join(dir, 'credfwd-agent.mjs'));
+  const child = spawn(process.execPath, [join(dir, 'credfwd-agent.mjs'), '--help'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const result = await within(collectOutput(child), 15_000, 'credfwd-agent --help');
+  t.is(result.code, 0, result.stderr);
+  t.false(result.stderr.includes('STRAY'), result.stderr);
+});
