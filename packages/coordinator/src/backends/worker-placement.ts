@@ -1,4 +1,4 @@
-import { CredfwdError, isCredfwdError, parseEndpointListen } from '@credfwd/shared';
+import { CredfwdError, isCredfwdError, parseEndpointListen, type DeliveryMode } from '@credfwd/shared';
 import { defaultAgentProgram } from './agent-program.ts';
 import type { LaunchBackend } from './launch-backend.ts';
 import { LocalBackend } from './local/index.ts';
@@ -39,9 +39,15 @@ export interface WorkerPlacementOptions {
 
 const MAX_LOCAL_WORKERS = 1000;
 
-/** The backend the options ask for; a coded error, before anything starts, when they contradict each other. */
-export function launchBackendFor(options: WorkerPlacementOptions): LaunchBackend {
+/**
+ * The backend the options ask for, for a cluster of `delivery`; a coded
+ * error, before anything starts, when they contradict each other.
+ */
+export function launchBackendFor(options: WorkerPlacementOptions, delivery: DeliveryMode): LaunchBackend {
   const { hosts, workers, backend } = options;
+  // An agent flag for another delivery would be ignored by every agent: success in appearance only.
+  if (options.endpointListen !== undefined && delivery !== 'endpoint') throw new CredfwdError('CONFIG_INVALID', `endpointListen applies to endpoint delivery, not ${delivery}`, "add delivery: 'endpoint', or drop endpointListen");
+  if (options.imdsV1 === true && delivery !== 'imds') throw new CredfwdError('CONFIG_INVALID', `imdsV1 applies to imds delivery, not ${delivery}`, "add delivery: 'imds', or drop imdsV1");
   if (backend !== undefined) {
     if (hosts !== undefined || workers !== undefined) throw new CredfwdError('CONFIG_INVALID', 'a backend places the workers itself: give it, or workers, or hosts', 'drop workers and hosts when passing a backend');
     if (options.endpointListen !== undefined || options.imdsV1 !== undefined) throw new CredfwdError('CONFIG_INVALID', 'a backend starts its agents itself: endpointListen and imdsV1 apply to local and SSH workers', 'pass the agent flags from your backend, or drop them');

@@ -52,8 +52,8 @@ const POLL_MS = 200;
  * only those are sent: long-term keys never leave this machine.
  */
 export async function launchRemoteCluster(options: RemoteLaunchOptions): Promise<RemoteCluster> {
-  const backend = launchBackendFor(options);
   const plan = planCluster(options);
+  const backend = launchBackendFor(options, plan.delivery);
   const { signal } = options;
   if (signal?.aborted) throw launchAborted(signal);
   const admin = new AdminClient({ url: options.coordinatorUrl, pin: options.coordinatorPin, adminToken: options.adminToken });

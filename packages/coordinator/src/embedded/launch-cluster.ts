@@ -85,8 +85,8 @@ function shellQuote(value: string): string {
  * credentials.
  */
 export async function launchCluster(options: LaunchOptions): Promise<Cluster> {
-  const backend = launchBackendFor(options);
   const plan = planCluster(options);
+  const backend = launchBackendFor(options, plan.delivery);
   // The launcher is the principal of an embedded cluster: the local user unless told, as sudo and auditd name them.
   const audited = (entry: Pick<AuditEntry, 'action' | 'outcome' | 'code' | 'reason'>, cluster: string | null): void => options.audit?.record({
     ...entry, principal: options.principal ?? localUserName(), cluster, mode: plan.spec.kind, roleArn: plan.spec.kind === 'role' ? plan.spec.roleArn : null,
