@@ -1,4 +1,4 @@
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,7 @@ import { startHostMoto } from './helpers/ssh-services.ts';
 import { startSshHosts, type SshHosts } from './helpers/ssh-hosts.ts';
 import { sshSuite } from './helpers/ssh-suite.ts';
 import { startStsCounter, type StsCounter } from './helpers/sts-counter.ts';
+import { createOtherUser } from './helpers/other-user.ts';
 
 const run = promisify(execFile);
 const suite = sshSuite<{ moto: Moto; counter: StsCounter; hosts: SshHosts }>();
@@ -131,18 +132,12 @@ test(suite.title('another local user gets nothing from endpoint delivery: no tok
   const tokenFile = /token=(\S+)/.exec(printed?.stdout ?? '')?.[1] ?? '';
   t.regex(loopbackUrl, /^http:\/\/127\.0\.0\.1:\d+\//);
   const containerUrl = parseEnvOutput(await containerEnv(cluster)).AWS_CONTAINER_CREDENTIALS_FULL_URI ?? '';
-  const user = `credfwd-probe-${process.pid}`;
-  await run('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', user]);
-  t.teardown(async () => {
-    await run('userdel', [user]);
-  });
-  const [uid = '', gid = ''] = await Promise.all([run('id', ['-u', user]), run('id', ['-g', user])]).then((ids) => ids.map((id) => id.stdout.trim()));
-  const as = (argv: string[]) => spawnSync('setpriv', ['--reuid', uid, '--regid', gid, '--clear-groups', ...argv], { encoding: 'utf8', timeout: 10_000 });
-  const read = as(['cat', tokenFile]);
+  const other = await createOtherUser(t);
+  const read = other.run(['cat', tokenFile]);
   t.not(read.status, 0);
   t.regex(read.stderr, /Permission denied/);
   for (const url of [loopbackUrl, containerUrl, new URL('/credfwd/v1/container-endpoint', loopbackUrl).href]) {
-    t.is(as(['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', url]).stdout, '401', url);
+    t.is(other.run(['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', url]).stdout, '401', url);
   }
 });
 

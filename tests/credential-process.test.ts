@@ -1,13 +1,11 @@
-import { execFile, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import anyTest, { type TestFn } from 'ava';
 import type { Cluster, LaunchOptions } from '@credfwd/coordinator';
 import { parseEnvOutput } from './helpers/credfwd-cli.ts';
 import type { Moto } from './helpers/moto.ts';
 import { launchRoleCluster, startMotoAsLauncher } from './helpers/role-launches.ts';
+import { createOtherUser } from './helpers/other-user.ts';
 
-const run = promisify(execFile);
 const BOTO3_LOOP = fileURLToPath(new URL('./workloads/boto3_loop.py', import.meta.url));
 const JS_SDK_LOOP = fileURLToPath(new URL('./workloads/js-sdk-loop.ts', import.meta.url));
 const test = anyTest as TestFn<{ moto: Moto }>;
@@ -83,15 +81,9 @@ test('process mode: another local user can neither read the token file nor get c
   const url = /--url (\S+)/.exec(printed?.stdout ?? '')?.[1] ?? '';
   const tokenFile = /--token-file (\S+)/.exec(printed?.stdout ?? '')?.[1] ?? '';
   t.regex(url, /^http:\/\/127\.0\.0\.1:\d+\//);
-  const user = `credfwd-probe-${process.pid}`;
-  await run('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', user]);
-  t.teardown(async () => {
-    await run('userdel', [user]);
-  });
-  const [uid = '', gid = ''] = await Promise.all([run('id', ['-u', user]), run('id', ['-g', user])]).then((ids) => ids.map((id) => id.stdout.trim()));
-  const as = (argv: string[]) => spawnSync('setpriv', ['--reuid', uid, '--regid', gid, '--clear-groups', ...argv], { encoding: 'utf8', timeout: 10_000 });
-  const read = as(['cat', tokenFile]);
+  const other = await createOtherUser(t);
+  const read = other.run(['cat', tokenFile]);
   t.not(read.status, 0);
   t.regex(read.stderr, /Permission denied/);
-  t.is(as(['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', url]).stdout, '401');
+  t.is(other.run(['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', url]).stdout, '401');
 });

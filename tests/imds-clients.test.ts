@@ -1,4 +1,4 @@
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import anyTest, { type TestFn } from 'ava';
@@ -6,6 +6,7 @@ import type { Cluster, LaunchOptions } from '@credfwd/coordinator';
 import { parseEnvOutput } from './helpers/credfwd-cli.ts';
 import type { Moto } from './helpers/moto.ts';
 import { launchRoleCluster, startMotoAsLauncher } from './helpers/role-launches.ts';
+import { createOtherUser } from './helpers/other-user.ts';
 
 const run = promisify(execFile);
 const test = anyTest as TestFn<{ moto: Moto }>;
@@ -93,24 +94,14 @@ test('imds mode: another local user is refused with 403, while the agent\'s own 
   const [printed] = await cluster.run(['sh', '-c', 'echo "$AWS_EC2_METADATA_SERVICE_ENDPOINT"']);
   const base = printed?.stdout.trim() ?? '';
   t.regex(base, /^http:\/\/127\.0\.0\.1:\d+\/$/);
-  const user = `credfwd-probe-${process.pid}`;
-  await run('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', user]);
-  t.teardown(async () => {
-    await run('userdel', [user]);
-  });
-  const uid = (await run('id', ['-u', user])).stdout.trim();
-  const gid = (await run('id', ['-g', user])).stdout.trim();
+  const other = await createOtherUser(t);
   const askToken = ['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'PUT', '-H', 'X-aws-ec2-metadata-token-ttl-seconds: 60', `${base}latest/api/token`];
   const asOwner = await run(askToken[0] ?? 'curl', askToken.slice(1));
   t.is(asOwner.stdout, '200', 'the agent\'s own user (the control) is answered');
-  const asOther = await run('setpriv', ['--reuid', uid, '--regid', gid, '--clear-groups', ...askToken]);
+  const asOther = other.run(askToken);
   t.is(asOther.stdout, '403', 'another user is refused a token');
   // A token the owner obtained does not help the other user either: the check is on the connection, not the token.
   const token = (await run('curl', ['-sf', '-X', 'PUT', '-H', 'X-aws-ec2-metadata-token-ttl-seconds: 60', `${base}latest/api/token`])).stdout;
-  const stolen = spawnSync('setpriv', ['--reuid', uid, '--regid', gid, '--clear-groups', 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '-H', '@-', `${base}latest/meta-data/iam/security-credentials/credfwd`], {
-    input: `X-aws-ec2-metadata-token: ${token}`,
-    encoding: 'utf8',
-    timeout: 10_000,
-  });
+  const stolen = other.run(['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '-H', '@-', `${base}latest/meta-data/iam/security-credentials/credfwd`], `X-aws-ec2-metadata-token: ${token}`);
   t.is(stolen.stdout, '403', stolen.stderr);
 });

@@ -1,12 +1,11 @@
-import { execFile, spawnSync } from 'node:child_process';
-import { promisify } from 'node:util';
+import { spawnSync } from 'node:child_process';
 import anyTest, { type TestFn } from 'ava';
 import type { Cluster, LaunchOptions } from '@credfwd/coordinator';
 import { within } from './helpers/deadline.ts';
 import type { Moto } from './helpers/moto.ts';
 import { launchRoleCluster, startMotoAsLauncher } from './helpers/role-launches.ts';
+import { createOtherUser } from './helpers/other-user.ts';
 
-const run = promisify(execFile);
 const test = anyTest as TestFn<{ moto: Moto }>;
 const WHO = 'echo "endpoint=$AWS_EC2_METADATA_SERVICE_ENDPOINT" && aws sts get-caller-identity --output text --query Arn';
 
@@ -47,13 +46,8 @@ test('env delivery: another local user cannot read a workload\'s environment, wh
     },
   });
   const workload = await within(pid, 20_000, 'the workload printed its pid');
-  const user = `credfwd-probe-${process.pid}`;
-  await run('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', user]);
-  t.teardown(async () => {
-    await run('userdel', [user]);
-  });
-  const [uid = '', gid = ''] = await Promise.all([run('id', ['-u', user]), run('id', ['-g', user])]).then((ids) => ids.map((id) => id.stdout.trim()));
-  const read = spawnSync('setpriv', ['--reuid', uid, '--regid', gid, '--clear-groups', 'cat', `/proc/${workload}/environ`], { encoding: 'utf8', timeout: 10_000 });
+  const other = await createOtherUser(t);
+  const read = other.run(['cat', `/proc/${workload}/environ`]);
   t.not(read.status, 0);
   t.false(read.stdout.includes('AWS_SECRET_ACCESS_KEY'));
   t.regex(read.stderr, /Permission denied/);

@@ -267,7 +267,7 @@ test(title('a launcher killed with SIGKILL leaves nothing behind: every remote a
   const dir = await mkdtemp(join(t.context.scratch, 'killed-'));
   const launcher = await startService({
     command: process.execPath,
-    args: ['--import=tsx', '--conditions=credfwd-source', '--input-type=module', '-e', LAUNCHER, t.context.hosts.configFile, t.context.agentFile, dir, ...t.context.hosts.hosts.map((h) => h.alias)],
+    args: ['--conditions=credfwd-source', '--input-type=module', '-e', LAUNCHER, t.context.hosts.configFile, t.context.agentFile, dir, ...t.context.hosts.hosts.map((h) => h.alias)],
     ready: /^launched$/,
     readyTimeoutMs: READY_MS,
   });

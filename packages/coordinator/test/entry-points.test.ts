@@ -25,7 +25,7 @@ async function redisPackagesLoadedBy(entry: string): Promise<string[]> {
     await import(${JSON.stringify(entry)});
     process.stdout.write(JSON.stringify([...loaded].sort()));
   `;
-  const { stdout } = await promisify(execFile)(process.execPath, ['--import=tsx', '--conditions=credfwd-source', '--input-type=module', '--eval', probe], { cwd: ROOT, timeout: 30_000 });
+  const { stdout } = await promisify(execFile)(process.execPath, ['--conditions=credfwd-source', '--input-type=module', '--eval', probe], { cwd: ROOT, timeout: 30_000 });
   return JSON.parse(stdout) as string[];
 }
 
