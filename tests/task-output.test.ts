@@ -1,8 +1,12 @@
 import { createHash } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import test from 'ava';
-import { launchCluster } from '@credfwd/coordinator';
+import { Coordinator, launchCluster } from '@credfwd/coordinator';
+import { parseJoinString } from '@credfwd/shared';
+import { startAgent } from '@credfwd/worker-agent';
+import { peakRssKiB, writersBlocked } from './helpers/blocked-writers.ts';
 import { capturedLogger } from './helpers/captured-logger.ts';
+import { within } from './helpers/deadline.ts';
 import { CREDFWD_BIN, isolatedEnv, spawnNode } from './helpers/credfwd-cli.ts';
 
 /** A CLI run's exit and its exact output bytes. */
@@ -57,6 +61,15 @@ class SeqLines {
   }
 }
 
+/** SHA-256 of `seq 1 COUNT`'s output, built in slices so the whole text is never held. */
+function seqHash(count: number): string {
+  const hash = createHash('sha256');
+  for (let n = 1; n <= count; n += 100_000) {
+    hash.update(Array.from({ length: Math.min(100_000, count - n + 1) }, (_, i) => `${n + i}\n`).join(''));
+  }
+  return hash.digest('hex');
+}
+
 // Serial, every test here: the two heavy ones must not starve each other's agents of CPU on 2 cores.
 
 // The issue's own command: 6.5 million lines per worker (45 MB) took about 10 s here, whole, on 2 cores.
@@ -76,10 +89,6 @@ test.serial('seq 1 6500000 on two workers arrives whole through the CLI (230,000
 test.serial('output faster than the coordinator reads it never starves the heartbeat (the agent was terminated mid-output)', async (t) => {
   t.timeout(60_000);
   const count = 2_000_000;
-  const expected = createHash('sha256');
-  for (let n = 1; n <= count; n += 100_000) {
-    expected.update(Array.from({ length: Math.min(100_000, count - n + 1) }, (_, i) => `${n + i}\n`).join(''));
-  }
   // A 200 ms heartbeat: the old backlog outlived two intervals within a fraction of the output.
   const cluster = await launchCluster({ workers: 2, credentials: null, heartbeatIntervalMs: 200, logger: capturedLogger().logger });
   t.teardown(() => cluster.close());
@@ -92,10 +101,122 @@ test.serial('output faster than the coordinator reads it never starves the heart
       hashes.set(worker, hash);
     },
   });
-  const want = expected.digest('hex');
+  const want = seqHash(count);
   t.deepEqual(results.map((r) => [r.exitCode, r.stderr]), [[0, ''], [0, '']]);
   t.is(hashes.size, 2);
   for (const [worker, hash] of hashes) t.is(hash.digest('hex'), want, `${worker}'s output arrived byte for byte`);
+});
+
+// Before: the launcher read on regardless and queued the output for its stdout: 359 MiB with the reader stalled 12 s, and all of it (over 400 MiB) for a reader stalled to the end.
+const LAUNCHER_PEAK_BOUND_KIB = 280 * 1024;
+
+test.serial('a reader of credfwd\'s stdout that stalls holds the workers back: bounded memory, every line, exit 0 (the launcher kept all the output)', async (t) => {
+  t.timeout(180_000);
+  const count = 6_500_000;
+  const child = spawnNode(CREDFWD_BIN, ['launch', '--workers', '2', '--credentials', 'none', '--', 'seq', '1', String(count)], isolatedEnv());
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  const stderr: Buffer[] = [];
+  child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk));
+  const closed = new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', resolve);
+  });
+  // Nothing reads the launcher's stdout yet: once every buffer on the way is full, both workloads must stop writing.
+  await writersBlocked(child.pid!, 'seq', 2, 'both workloads held back while nobody read the launcher\'s stdout');
+  let peakKiB = peakRssKiB(child.pid!);
+  const stalledPeakKiB = peakKiB;
+  const seq = new SeqLines();
+  child.stdout!.on('data', (chunk: Buffer) => {
+    seq.take(chunk);
+    peakKiB = Math.max(peakKiB, peakRssKiB(child.pid!));
+  });
+  const code = await closed;
+  t.log(`launcher peak RSS ${Math.round(stalledPeakKiB / 1024)} MiB while its reader stalled, ${Math.round(peakKiB / 1024)} MiB over the run`);
+  t.is(code, 0, Buffer.concat(stderr).toString());
+  t.deepEqual(seq.problems, []);
+  t.is(seq.partial, '');
+  t.is(seq.next.size, 2, 'two workers');
+  for (const [worker, next] of seq.next) t.is(next, count + 1, `${worker} printed every line`);
+  t.false(Buffer.concat(stderr).includes('disconnected'), Buffer.concat(stderr).toString());
+  t.true(peakKiB > 0 && peakKiB < LAUNCHER_PEAK_BOUND_KIB, `launcher peak RSS ${peakKiB} KiB`);
+});
+
+test.serial('an onOutput that holds output back for many heartbeats: the agent is not read meanwhile, neither end drops the link, nothing is lost', async (t) => {
+  t.timeout(120_000);
+  const count = 6_500_000;
+  const heartbeatMs = 200;
+  const coordinatorLog = capturedLogger();
+  const coordinator = await Coordinator.start({ logger: coordinatorLog.logger, heartbeatIntervalMs: heartbeatMs });
+  t.teardown(() => coordinator.close());
+  const cluster = await coordinator.createCluster({ credentials: null });
+  const agentLog = capturedLogger();
+  const agent = startAgent({
+    join: parseJoinString(cluster.joinString),
+    agentId: 'held',
+    logger: agentLog.logger,
+    baseEnv: { PATH: process.env.PATH },
+    heartbeatIntervalMs: heartbeatMs,
+  });
+  t.teardown(() => agent.close());
+  await agent.ready;
+  const gone: string[] = [];
+  coordinator.hub.on('agent-gone', (_cluster, agentId) => gone.push(agentId));
+
+  const hash = createHash('sha256');
+  let received = 0;
+  let hold: Promise<void> | undefined;
+  let released = false;
+  let arrivedWhileHeld = 0;
+  let holdFailure: unknown;
+  const stallMs = 15 * heartbeatMs;
+  const holdBack = async (): Promise<void> => {
+    const heldAt = received;
+    const stallEnds = Date.now() + stallMs;
+    try {
+      await writersBlocked(process.pid, 'seq', 1, 'the workload held back while onOutput\'s promise was pending');
+      // The reader stalls on for well over two heartbeats, whenever the workload blocked.
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, stallEnds - Date.now())));
+    } catch (err) {
+      holdFailure = err;
+    }
+    arrivedWhileHeld = received - heldAt;
+    released = true;
+  };
+  const results = await coordinator.run(cluster.id, ['seq', '1', String(count)], {
+    onOutput: (_worker, stream, chunk) => {
+      if (stream !== 'stdout') return undefined;
+      hash.update(chunk);
+      received += chunk.length;
+      if (released) return undefined;
+      hold ??= holdBack();
+      return hold;
+    },
+  });
+  t.is(holdFailure, undefined);
+  t.deepEqual(results.map((r) => [r.worker, r.exitCode, r.stderr]), [['held', 0, '']]);
+  t.is(hash.digest('hex'), seqHash(count), 'the output arrived byte for byte');
+  t.deepEqual(gone, []);
+  t.notRegex(agentLog.text(), /no heartbeat/);
+  // Only frames already read off the socket when the hold began may arrive during it; the rest waited in the network.
+  t.true(arrivedWhileHeld < 1024 * 1024, `${arrivedWhileHeld} bytes arrived while output was held back`);
+});
+
+test.serial('closing a cluster whose output is held back revokes its agent at once: the close handshake does not wait behind the held output', async (t) => {
+  t.timeout(60_000);
+  const coordinator = await Coordinator.start({ logger: capturedLogger().logger });
+  t.teardown(() => coordinator.close());
+  const cluster = await coordinator.createCluster({ credentials: null });
+  const agent = startAgent({ join: parseJoinString(cluster.joinString), agentId: 'held', logger: capturedLogger().logger, baseEnv: { PATH: process.env.PATH } });
+  t.teardown(() => agent.close());
+  await agent.ready;
+  const never = new Promise<void>(() => {});
+  const run = coordinator.run(cluster.id, ['seq', '1', '65000000'], { onOutput: () => never });
+  await writersBlocked(process.pid, 'seq', 1, 'the workload held back while onOutput\'s promise was pending');
+  coordinator.closeCluster(cluster.id);
+  t.like(await within(agent.done, 3_000, 'the agent ended'), { reason: 'revoked' });
+  t.deepEqual((await within(run, 3_000, 'the run ended')).map((r) => r.exitCode), [null]);
 });
 
 test.serial('a last line without a newline is printed, on stdout and on stderr (printf abc printed nothing)', async (t) => {

@@ -118,6 +118,8 @@ export class AgentConnection {
       this.#send({ type: 'hello', v: PROTOCOL_VERSION, clusterId: join.clusterId, agentId, publicKey: keyPair.publicKey });
     });
     ws.on('ping', () => this.#heartbeat.beat());
+    // A coordinator holding our output back (its reader is slow) cannot read pongs, so it pongs us instead of pinging.
+    ws.on('pong', () => this.#heartbeat.beat());
     ws.on('message', (data, isBinary) => {
       this.#inbox = this.#inbox.then(() => this.#handle(data, isBinary)).catch((err: unknown) => this.#reject(err));
     });

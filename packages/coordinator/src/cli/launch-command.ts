@@ -103,7 +103,8 @@ async function serveOrRun(up: UpCluster, command: string[], flags: LaunchFlags, 
     }
     const printer = up.streams && !flags.json ? createLinePrinter() : undefined;
     // Once interrupted nothing more is printed: the reader may be gone, and what follows is only the clean-up's noise.
-    const onOutput: OutputListener | undefined = printer && ((worker, stream, chunk) => { if (!interrupts.signal.aborted) printer.write(worker, stream, chunk); });
+    // The printer's promise, while our own reader is slow, holds the agents back: the workloads slow down instead of the output piling up here.
+    const onOutput: OutputListener | undefined = printer && ((worker, stream, chunk) => (interrupts.signal.aborted ? undefined : printer.write(worker, stream, chunk)));
     const results = await Promise.race([up.run(command, onOutput), interrupts.interrupted]);
     if (printer && !interrupts.signal.aborted) printer.flush();
     if (typeof results === 'string') return exitStatusOf(results);

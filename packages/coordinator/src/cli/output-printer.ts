@@ -1,20 +1,27 @@
 import type { Writable } from 'node:stream';
-import { workerResultToJson, type OutputListener, type WorkerResult } from '../core/index.ts';
+import { workerResultToJson, type WorkerResult } from '../core/index.ts';
 
 const NEWLINE = Buffer.from('\n');
 /** A line longer than this is printed in pieces of this size, each as a line: memory stays bounded whatever a workload writes. */
 export const MAX_LINE_BYTES = 1024 * 1024;
 
+/** A stream printed to: `once` lets the printer wait for 'drain' when the stream holds too much (streams without it are never waited for). */
+export type PrinterStream = Pick<Writable, 'write'> & Partial<Pick<Writable, 'once' | 'off'>>;
+
 /** Where printed output goes; the process's own stdout and stderr by default. */
 export interface PrinterStreams {
-  stdout: Pick<Writable, 'write'>;
-  stderr: Pick<Writable, 'write'>;
+  stdout: PrinterStream;
+  stderr: PrinterStream;
 }
 
 /** Prints workers' output as it arrives; see {@link createLinePrinter}. */
 export interface LinePrinter {
-  /** Takes a chunk of one worker's stream and prints the lines it completes. */
-  write: OutputListener;
+  /**
+   * Takes a chunk of one worker's stream and prints the lines it completes;
+   * while the stream it printed to holds more than it wants (its reader is
+   * slow or stalled), returns a promise that resolves once it drains.
+   */
+  write(worker: string, stream: 'stdout' | 'stderr', chunk: Buffer): Promise<void> | undefined;
   /** Prints every line still waiting for its newline, with one: a last line without a newline is output too. */
   flush(): void;
 }
@@ -28,6 +35,26 @@ export interface LinePrinter {
 export function createLinePrinter(streams: PrinterStreams = process): LinePrinter {
   const pending = new Map<string, { worker: string; stream: 'stdout' | 'stderr'; bytes: Buffer }>();
   const prefix = (worker: string): Buffer => Buffer.from(`${worker} | `);
+  const drains = new Map<'stdout' | 'stderr', Promise<void>>();
+  // One promise per stream while it is full, not one per write: a listener per write would pile up on the stream.
+  const drained = (stream: 'stdout' | 'stderr'): Promise<void> | undefined => {
+    const target = streams[stream];
+    if (!target.once || !target.off) return undefined;
+    let waiting = drains.get(stream);
+    if (!waiting) {
+      waiting = new Promise<void>((resolve) => {
+        // A stream that fails or closes will never drain; the launcher ends on its own error handling then.
+        const settle = (): void => {
+          for (const event of ['drain', 'error', 'close']) target.off?.(event, settle);
+          drains.delete(stream);
+          resolve();
+        };
+        for (const event of ['drain', 'error', 'close']) target.once?.(event, settle);
+      });
+      drains.set(stream, waiting);
+    }
+    return waiting;
+  };
   return {
     write(worker, stream, chunk) {
       const key = `${worker}\0${stream}`;
@@ -43,7 +70,8 @@ export function createLinePrinter(streams: PrinterStreams = process): LinePrinte
       }
       pending.set(key, { worker, stream, bytes: rest });
       // One write per chunk, not per line: millions of lines would cost as many system calls.
-      if (parts.length > 0) streams[stream].write(Buffer.concat(parts));
+      if (parts.length > 0 && !streams[stream].write(Buffer.concat(parts))) return drained(stream);
+      return drains.get(stream);
     },
     flush() {
       for (const { worker, stream, bytes } of pending.values()) {

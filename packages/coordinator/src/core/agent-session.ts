@@ -52,6 +52,8 @@ export class AgentSession {
   #agentId: string | undefined;
   #agentPublicKey: string | undefined;
   #ackedSeq = -1;
+  #readingHolds = 0;
+  #closing = false;
   #deadline: NodeJS.Timeout;
   #failureReported = false;
 
@@ -116,10 +118,28 @@ export class AgentSession {
     });
   }
 
+  /**
+   * Stops reading this agent's frames until `until` settles (whatever else
+   * holds reading too): they wait in the network, the agent's backlog fills,
+   * and it slows its workloads down. The socket still sends (pings, pushes);
+   * the heartbeat does not judge a socket paused here, as it cannot read pongs.
+   */
+  holdReading(until: Promise<unknown>): void {
+    if (this.#closing) return;
+    if (this.#readingHolds++ === 0) this.#socket.pause();
+    const release = (): void => {
+      if (--this.#readingHolds === 0 && !this.#closing) this.#socket.resume();
+    };
+    until.then(release, release);
+  }
+
   /** Closes the connection with a protocol close code. */
   close(code: number, reason: string): void {
     if (this.#state === 'closed') return;
     this.#socket.close(code, reason);
+    // The agent's answering close frame waits behind the output held back: without reading on, neither end would finish closing.
+    this.#closing = true;
+    this.#socket.resume();
   }
 
   #send(message: CoordinatorMessage): void {

@@ -11,6 +11,13 @@ export interface HeartbeatContext {
  * two intervals is gone, even when the link dropped traffic without closing
  * (half-open). Any frame counts, because a peer's pong queues behind the
  * output it is still sending: a busy peer is alive.
+ *
+ * A socket its owner paused (it holds the peer's output back) cannot read a
+ * pong, so it is not judged until it reads again: a reader of the output may
+ * stall for as long as it likes. It gets an unsolicited pong instead of a
+ * ping, a one-way heartbeat (RFC 6455 5.5.3) that keeps the peer's watch
+ * content and asks for no answer: answers that cannot be read pile up at the
+ * peer, and ws drops a connection with 60 of them unsent.
  */
 export class Heartbeat {
   readonly #context: HeartbeatContext;
@@ -46,6 +53,11 @@ export class Heartbeat {
 
   #beat(): void {
     for (const socket of this.#context.sockets()) {
+      if (socket.isPaused) {
+        this.#alive.set(socket, true);
+        socket.pong();
+        continue;
+      }
       if (this.#alive.get(socket) === false) {
         socket.terminate();
         continue;

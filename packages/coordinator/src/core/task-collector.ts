@@ -18,9 +18,9 @@ export class TaskCollector {
     this.#onOutput = onOutput;
   }
 
-  /** Keeps an `output` frame's bytes and streams them to the listener. */
-  output(message: Output): void {
-    this.#append(message.stream, Buffer.from(message.data, 'base64'));
+  /** Keeps an `output` frame's bytes and streams them to the listener; returns the listener's promise when it asks to be waited for. */
+  output(message: Output): Promise<unknown> | undefined {
+    return this.#append(message.stream, Buffer.from(message.data, 'base64'));
   }
 
   /** credfwd's own word on the task's stderr: why it ended without an exit from its agent. */
@@ -33,8 +33,10 @@ export class TaskCollector {
     return workerResult(this.worker, exitCode, signal, this.#stdout.bytes(), this.#stderr.bytes());
   }
 
-  #append(stream: 'stdout' | 'stderr', chunk: Buffer): void {
+  #append(stream: 'stdout' | 'stderr', chunk: Buffer): Promise<unknown> | undefined {
     (stream === 'stdout' ? this.#stdout : this.#stderr).append(chunk);
-    this.#onOutput?.(this.worker, stream, chunk);
+    const busy: unknown = this.#onOutput?.(this.worker, stream, chunk);
+    // Anything but a promise (a plain JavaScript listener may return what it likes) asks for nothing.
+    return busy instanceof Promise ? busy : undefined;
   }
 }

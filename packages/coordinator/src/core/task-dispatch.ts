@@ -46,8 +46,10 @@ export class TaskDispatch {
   accept(session: AgentSession, message: Output | Exit): boolean {
     const task = this.#tasks.get(message.taskId);
     if (!task || task.session !== session) return false;
-    if (message.type === 'output') task.collector.output(message);
-    else this.#finish(message.taskId, message.code, message.signal);
+    if (message.type === 'output') {
+      const listenerBusy = task.collector.output(message);
+      if (listenerBusy) session.holdReading(listenerBusy);
+    } else this.#finish(message.taskId, message.code, message.signal);
     return true;
   }
 

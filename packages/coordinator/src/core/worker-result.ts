@@ -13,8 +13,14 @@ export interface WorkerResult {
   stderrBytes: Buffer;
 }
 
-/** Streams output as it arrives, for long-running commands: the exact bytes, in chunks cut anywhere (even inside a character). */
-export type OutputListener = (worker: string, stream: 'stdout' | 'stderr', chunk: Buffer) => void;
+/**
+ * Streams output as it arrives, for long-running commands: the exact bytes,
+ * in chunks cut anywhere (even inside a character). A listener that cannot
+ * keep up returns a promise: that worker's agent is not read until it
+ * settles, so its workload is slowed down (nothing is dropped) while the
+ * connection stays alive.
+ */
+export type OutputListener = (worker: string, stream: 'stdout' | 'stderr', chunk: Buffer) => void | Promise<unknown>;
 
 /** A worker's result from its output bytes; the text fields are decoded from them. */
 export function workerResult(worker: string, exitCode: number | null, signal: string | null, stdoutBytes: Buffer, stderrBytes: Buffer): WorkerResult {

@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream';
 import test from 'ava';
 import { MAX_LINE_BYTES, createLinePrinter, printOutputs, printResults, type PrinterStreams } from '../../src/cli/output-printer.ts';
 import { workerResultFromJson, workerResultToJson } from '../../src/core/result-json.ts';
@@ -66,4 +67,58 @@ test('createLinePrinter cuts a line longer than MAX_LINE_BYTES into lines of tha
   t.deepEqual(streams.out(), Buffer.concat([whole, whole]), 'two full pieces printed, half a piece still pending');
   printer.flush();
   t.deepEqual(streams.out().subarray(whole.length * 2), Buffer.concat([Buffer.from('w1 | '), chunk, Buffer.from('\n')]));
+});
+
+/** A stdout whose reader has stalled: it buffers writes and finishes none until `release`, then reads on. */
+function stalled(): { stream: Writable; written(): Buffer; release(): void } {
+  let held: (() => void) | undefined;
+  let reading = false;
+  const chunks: Buffer[] = [];
+  const stream = new Writable({
+    highWaterMark: 64,
+    write(chunk: Buffer, _encoding, callback) {
+      chunks.push(chunk);
+      if (reading) callback();
+      else held = () => callback();
+    },
+  });
+  const release = (): void => {
+    reading = true;
+    held?.();
+  };
+  return { stream, written: () => Buffer.concat(chunks), release };
+}
+
+test('createLinePrinter asks to be waited for while its stream is full, with one promise per stream, resolved on drain (a stalled reader made the launcher hold all the output)', async (t) => {
+  const out = stalled();
+  const err = stalled();
+  const printer = createLinePrinter({ stdout: out.stream, stderr: err.stream });
+  t.is(printer.write('w1', 'stdout', Buffer.from('1\n')), undefined, 'room in the stream: nothing to wait for');
+  const full = printer.write('w1', 'stdout', Buffer.from(`${'x'.repeat(100)}\n`));
+  t.true(full instanceof Promise);
+  t.is(printer.write('w2', 'stdout', Buffer.from('2\n')), full, 'every write waits for the same drain');
+  t.is(printer.write('w2', 'stdout', Buffer.from('no newline yet')), full, 'even one that completes no line');
+  t.is(out.stream.listenerCount('drain'), 1, 'no listener per write');
+  t.is(printer.write('w1', 'stderr', Buffer.from('e\n')), undefined, 'stderr has its own room');
+  let drained = false;
+  void full?.then(() => {
+    drained = true;
+  });
+  await Promise.resolve();
+  t.false(drained);
+  out.release();
+  await full;
+  t.is(out.stream.listenerCount('drain'), 0);
+  t.is(printer.write('w1', 'stdout', Buffer.from('3\n')), undefined, 'drained: room again');
+  t.is(out.written().toString(), `w1 | 1\nw1 | ${'x'.repeat(100)}\nw2 | 2\nw1 | 3\n`, 'nothing printed was lost');
+});
+
+test('createLinePrinter stops waiting for a stream that closes instead of draining', async (t) => {
+  const out = stalled();
+  const printer = createLinePrinter({ stdout: out.stream, stderr: stalled().stream });
+  const full = printer.write('w1', 'stdout', Buffer.from(`${'x'.repeat(100)}\n`));
+  t.true(full instanceof Promise);
+  out.stream.destroy();
+  await full;
+  t.is(out.stream.listenerCount('close'), 0);
 });

@@ -1,0 +1,77 @@
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import test, { type ExecutionContext } from 'ava';
+import WebSocket, { WebSocketServer } from 'ws';
+import { Heartbeat } from '../../src/core/heartbeat.ts';
+import { within } from '../../../../tests/helpers/deadline.ts';
+
+const INTERVAL_MS = 50;
+const WAIT_MS = 5_000;
+
+/** A real websocket pair on loopback: `server` is the end the heartbeat watches, `client` the peer (its auto-pong as asked). */
+async function pair(t: ExecutionContext, autoPong = true): Promise<{ server: WebSocket; client: WebSocket; heartbeat: Heartbeat }> {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await once(wss, 'listening');
+  const accepted = once(wss, 'connection') as Promise<[WebSocket]>;
+  const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`, { autoPong });
+  const [server] = await accepted;
+  await once(client, 'open');
+  const heartbeat = new Heartbeat({ sockets: () => (server.readyState === server.OPEN ? [server] : []) }, INTERVAL_MS);
+  heartbeat.track(server);
+  t.teardown(() => {
+    heartbeat.close();
+    client.terminate();
+    server.terminate();
+    wss.close();
+  });
+  return { server, client, heartbeat };
+}
+
+/** Resolves once `socket` has emitted `event` `count` times. */
+function counted(socket: WebSocket, event: 'ping' | 'pong', count: number): Promise<void> {
+  let seen = 0;
+  return new Promise((resolve) => {
+    const on = (): void => {
+      seen += 1;
+      if (seen < count) return;
+      socket.off(event, on);
+      resolve();
+    };
+    socket.on(event, on);
+  });
+}
+
+test('a peer that answers no ping is terminated within two intervals (the control for the test below)', async (t) => {
+  const { client, heartbeat } = await pair(t, false);
+  heartbeat.start();
+  await within(once(client, 'close'), WAIT_MS, 'the silent peer was terminated');
+  t.pass();
+});
+
+test('a socket its owner paused is never terminated, however long the pause; its peer gets pongs, not pings it could only answer into a full link', async (t) => {
+  const { server, client, heartbeat } = await pair(t, false);
+  server.pause();
+  let pings = 0;
+  client.on('ping', () => {
+    pings += 1;
+  });
+  heartbeat.start();
+  // Twenty intervals: an unpaused socket whose peer never answers is gone after two (the test above).
+  await within(counted(client, 'pong', 20), WAIT_MS, 'the paused socket\'s peer got a pong each interval');
+  t.is(server.readyState, server.OPEN);
+  t.is(pings, 0);
+  // Reading again, the socket is judged again: a peer that still answers nothing is dropped.
+  server.resume();
+  await within(once(client, 'close'), WAIT_MS, 'the silent peer was terminated once the socket read again');
+});
+
+test('a socket that reads again after a long pause stays up while its peer answers', async (t) => {
+  const { server, client, heartbeat } = await pair(t);
+  server.pause();
+  heartbeat.start();
+  await within(counted(client, 'pong', 10), WAIT_MS, 'pongs while paused');
+  server.resume();
+  await within(counted(client, 'ping', 10), WAIT_MS, 'pings once reading again');
+  t.is(server.readyState, server.OPEN);
+  t.is(client.readyState, client.OPEN);
+});
