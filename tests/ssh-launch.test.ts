@@ -26,7 +26,7 @@ const READY_MS = 30_000;
 const LEFTOVER_MS = 10_000;
 
 if (!unavailable) {
-  base.before((t) => {
+  base.serial.before((t) => {
     // The coordinator stays on loopback, reached only through the tunnels; moto is where every host reaches it.
     process.env.AWS_ENDPOINT_URL_STS = t.context.moto.url;
     // What `pnpm build` made and `credfwd launch --hosts` uploads: AGENT_BUNDLE_MISSING says to build first.

@@ -60,7 +60,8 @@ export function sshSuite<Context>(): SshSuite<Context> {
  */
 export function sshHostsFixture<Context extends SshHostsContext & { launcher?: IamUser }>(suite: SshSuite<Context>, options: SshHostsFixtureOptions): void {
   if (suite.unavailable) return;
-  suite.base.before(async (t) => {
+  // Serial, as the file's own hooks that use the hosts must be: ava runs plain hooks concurrently.
+  suite.base.serial.before(async (t) => {
     // Filled in step by step, so the after hook tears down whatever started before a later step failed.
     const hosts = t.context.hosts = await startSshHosts([{}, {}, {}]);
     const moto = t.context.moto = await startHostMoto(hosts);
