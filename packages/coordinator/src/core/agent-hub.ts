@@ -7,20 +7,13 @@ import type { WebSocket, WebSocketServer } from 'ws';
 import { CloseCode, errorMessage, HANDSHAKE_TIMEOUT_MS, HEARTBEAT_INTERVAL_MS, type Exit, type Logger, type Output } from '@credfwd/shared';
 import { AdmissionControl, type AdmissionLimits } from './admission-control.ts';
 import { createAgentServer } from './agent-server.ts';
-import { AgentSession, type SessionCluster } from './agent-session.ts';
+import { AgentSession, type AgentSessionContext, type SessionCluster } from './agent-session.ts';
+import { readySessions, statusOf, type AgentStatus, type ClusterEntry } from './cluster-entry.ts';
 import { pushCredentials, pushInBatches, type CurrentCredentials } from './credential-push.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { TaskDispatch, type RunOptions } from './task-dispatch.ts';
 import type { TlsIdentity } from './tls-identity.ts';
 import { byWorker, type WorkerResult } from './worker-result.ts';
-
-/** A connected, authenticated agent as the hub sees it. */
-export interface AgentStatus {
-  agentId: string;
-  remote: string;
-  /** Highest credentials seq acknowledged; -1 before any. */
-  ackedSeq: number;
-}
 
 export interface AgentHubOptions {
   tls: TlsIdentity;
@@ -41,11 +34,6 @@ export interface AgentHubOptions {
   loadCluster?: (clusterId: string) => Promise<{ cluster: SessionCluster; current: CurrentCredentials | undefined } | undefined>;
   /** Gets task frames no task of this hub claims: tasks a replica relays for another, or that outlived the connection they started on. */
   onUnclaimedTaskMessage?: (clusterId: string, agentId: string, message: Output | Exit) => void;
-}
-
-interface ClusterEntry extends SessionCluster {
-  current: CurrentCredentials | undefined;
-  sessions: Map<string, AgentSession>;
 }
 
 type HubEvents = {
@@ -73,6 +61,7 @@ export class AgentHub extends EventEmitter<HubEvents> {
   readonly #admission: AdmissionControl;
   readonly #loadCluster: AgentHubOptions['loadCluster'];
   readonly #onUnclaimedTaskMessage: AgentHubOptions['onUnclaimedTaskMessage'];
+  readonly #context: AgentSessionContext;
   #authenticated = 0;
 
   constructor(options: AgentHubOptions) {
@@ -83,6 +72,7 @@ export class AgentHub extends EventEmitter<HubEvents> {
     this.#admission = new AdmissionControl(this.#logger, options.limits);
     this.#loadCluster = options.loadCluster;
     this.#onUnclaimedTaskMessage = options.onUnclaimedTaskMessage;
+    this.#context = this.#sessionContext();
     ({ server: this.#server, wss: this.#wss } = createAgentServer({
       tls: options.tls,
       logger: this.#logger,
@@ -138,27 +128,23 @@ export class AgentHub extends EventEmitter<HubEvents> {
   agents(clusterId: string): AgentStatus[] {
     const entry = this.#clusters.get(clusterId);
     if (!entry) return [];
-    return [...entry.sessions.values()].map((s) => ({ agentId: s.agentId ?? '', remote: s.remote, ackedSeq: s.ackedSeq }));
+    return [...entry.sessions.values()].map(statusOf);
   }
 
   /** One authenticated agent of a cluster, without listing the others: called once per ack, so it must not cost O(agents). */
   agent(clusterId: string, agentId: string): AgentStatus | undefined {
     const session = this.#clusters.get(clusterId)?.sessions.get(agentId);
-    return session && { agentId, remote: session.remote, ackedSeq: session.ackedSeq };
+    return session && statusOf(session);
   }
 
   /** Agents holding the cluster's current credentials (every joined agent in null mode). */
   readyAgents(clusterId: string): string[] {
-    const entry = this.#clusters.get(clusterId);
-    if (!entry) return [];
-    return [...entry.sessions.values()].filter((s) => this.#isReady(entry, s)).map((s) => s.agentId ?? '');
+    return readySessions(this.#clusters.get(clusterId)).map((s) => s.agentId ?? '');
   }
 
   /** Runs argv on every ready agent of a cluster, resolving with each one's result. */
   async run(clusterId: string, argv: string[], options: RunOptions = {}): Promise<WorkerResult[]> {
-    const entry = this.#clusters.get(clusterId);
-    if (!entry) return [];
-    const sessions = [...entry.sessions.values()].filter((s) => this.#isReady(entry, s));
+    const sessions = readySessions(this.#clusters.get(clusterId));
     return byWorker(await Promise.all(sessions.map((s) => this.#tasks.start(s, argv, options))));
   }
 
@@ -174,8 +160,7 @@ export class AgentHub extends EventEmitter<HubEvents> {
     options: Omit<RunOptions, 'onOutput'>,
     report: (tasks: Array<{ agentId: string; taskId: string }>) => Promise<void>,
   ): Promise<void> {
-    const entry = this.#clusters.get(clusterId);
-    const sessions = entry ? [...entry.sessions.values()].filter((s) => this.#isReady(entry, s)) : [];
+    const sessions = readySessions(this.#clusters.get(clusterId));
     const tasks = sessions.map((s) => ({ session: s, agentId: s.agentId ?? '', taskId: randomUUID() }));
     // Reported before any agent starts: a replica killed after its agents started their tasks must
     // not take with it the only record of which tasks the collector has to wait for.
@@ -212,10 +197,6 @@ export class AgentHub extends EventEmitter<HubEvents> {
     });
   }
 
-  #isReady(entry: ClusterEntry, session: AgentSession): boolean {
-    return session.ready && (entry.delivery === 'none' || (entry.current !== undefined && session.ackedSeq >= entry.current.seq));
-  }
-
   #push(entry: ClusterEntry, session: AgentSession): Promise<void> {
     return entry.current ? pushCredentials(session, entry.id, entry.current, this.#now(), this.#logger) : Promise.resolve();
   }
@@ -225,13 +206,14 @@ export class AgentHub extends EventEmitter<HubEvents> {
     this.#server.maxConnections = this.#authenticated + this.#admission.limits.maxPendingHandshakes;
   }
 
-  #accept(socket: WebSocket, address: string, port: number | undefined): void {
-    const session: AgentSession = new AgentSession(socket, `${address}:${port}`, {
+  /** One context for every session: closures made per connection would be held per agent. */
+  #sessionContext(): AgentSessionContext {
+    return {
       logger: this.#logger,
       handshakeTimeoutMs: this.#handshakeTimeoutMs,
       findCluster: (clusterId) => this.#clusters.get(clusterId) ?? this.#loadMissing(clusterId),
       onRefused: (code) => this.emit('refused', code),
-      onHandshakeFailed: () => this.#admission.handshakeFailed(address),
+      onHandshakeFailed: (s) => this.#admission.handshakeFailed(s.address),
       agentIdRefusal: (s) => this.#agentIdRefusal(s),
       onAuthenticated: (s) => this.#onAuthenticated(s),
       onAck: (s, seq) => this.#onAck(s, seq),
@@ -241,11 +223,15 @@ export class AgentHub extends EventEmitter<HubEvents> {
         else this.#logger.warn({ agentId: s.agentId, clusterId: s.clusterId }, 'agent reported on a task it does not run');
       },
       onClosed: (s) => this.#onClosed(s),
-    });
+      onGone: (s) => this.#sessions.delete(s),
+    };
+  }
+
+  #accept(socket: WebSocket, address: string, port: number | undefined): void {
+    const session = new AgentSession(socket, address, port, this.#context);
     this.#logger.debug({ remote: session.remote }, 'handshake admitted');
     this.#sessions.add(session);
     this.#heartbeat.track(socket);
-    socket.once('close', () => this.#sessions.delete(session));
   }
 
   async #loadMissing(clusterId: string): Promise<SessionCluster | undefined> {

@@ -26,6 +26,10 @@ export function createAgentServer(options: AgentServerOptions): { server: Server
     cert: options.tls.cert,
     key: options.tls.key,
     minVersion: 'TLSv1.2',
+    // The same choice https makes with its default ALPNProtocols ['http/1.1'], without the copy of that list each
+    // TLS socket then keeps: a 9-byte slice of Node's shared 8 KiB Buffer pool that holds its whole slab alive
+    // for as long as the agent stays connected (about 1.4 KiB per agent measured, as joins interleave with other allocations).
+    ALPNCallback: ({ protocols }) => (protocols.includes('http/1.1') ? 'http/1.1' : undefined),
     // Node's defaults (2 min for TLS, 1 min for headers) would let a silent peer hold a pending slot far longer than the handshake deadline.
     handshakeTimeout: handshakeTimeoutMs,
     headersTimeout: handshakeTimeoutMs,

@@ -1,5 +1,5 @@
 import type { WebSocket } from 'ws';
-import { CloseCode, createExchangeKeyPair, createNonce, CredfwdError, decodeAgentMessage, deriveSessionKey, encodeMessage, errorMessage, PROTOCOL_VERSION, sealJson, verifyProof, type AgentMessage, type AwsCredentials, type CoordinatorMessage, type DeliveryMode, type Exit, type HandshakeTranscript, type Logger, type OnRefresh, type Output } from '@credfwd/shared';
+import { CloseCode, createExchangeKeyPair, createNonce, CredfwdError, decodeAgentMessage, deriveSessionKey, encodeMessage, errorMessage, PROTOCOL_VERSION, sealJson, verifyProof, type AgentMessage, type AwsCredentials, type CoordinatorMessage, type DeliveryMode, type ExchangeKeyPair, type Exit, type HandshakeTranscript, type Logger, type OnRefresh, type Output } from '@credfwd/shared';
 
 /** What a session needs to know of the cluster an agent claims to belong to. */
 export interface SessionCluster {
@@ -18,7 +18,7 @@ export interface AgentSessionContext {
   /** The cluster an agent names, if it exists; may look it up elsewhere (Redis) when not held in memory. */
   findCluster(clusterId: string): SessionCluster | undefined | Promise<SessionCluster | undefined>;
   /** The handshake was refused or broke a frame rule; called at most once per session. */
-  onHandshakeFailed(): void;
+  onHandshakeFailed(session: AgentSession): void;
   /** The session was closed with a protocol close code (every refusal, for metrics). */
   onRefused(closeCode: number): void;
   /**
@@ -30,7 +30,10 @@ export interface AgentSessionContext {
   onAuthenticated(session: AgentSession): void;
   onAck(session: AgentSession, seq: number): void;
   onTaskMessage(session: AgentSession, message: Output | Exit): void;
+  /** An authenticated session's connection closed. */
   onClosed(session: AgentSession): void;
+  /** The connection closed, authenticated or not; called once per session. */
+  onGone(session: AgentSession): void;
 }
 
 type State = 'awaiting-hello' | 'awaiting-lookup' | 'awaiting-proof' | 'ready' | 'closed';
@@ -39,14 +42,21 @@ type State = 'awaiting-hello' | 'awaiting-lookup' | 'awaiting-proof' | 'ready' |
  * One agent connection: the handshake state machine, then sealed pushes and
  * task frames. Anything unexpected closes the socket with a protocol code;
  * nothing an agent sends can throw out of here.
+ *
+ * A coordinator holds thousands of these for as long as their agents stay
+ * connected, so one holds nothing per agent it does not need once joined:
+ * the handshake's key pair, nonce and deadline are dropped at the welcome,
+ * and the context is one object the hub shares between its sessions.
  */
 export class AgentSession {
-  readonly remote: string;
+  /** The peer's IP address, as admission control counts it. */
+  readonly address: string;
+  readonly #port: number | undefined;
   #state: State = 'awaiting-hello';
   #socket: WebSocket;
   #context: AgentSessionContext;
-  #keyPair = createExchangeKeyPair();
-  #nonce = createNonce();
+  #keyPair: ExchangeKeyPair | undefined = createExchangeKeyPair();
+  #nonce: string | undefined = createNonce();
   #key: Uint8Array | undefined;
   #cluster: SessionCluster | undefined;
   #agentId: string | undefined;
@@ -54,20 +64,26 @@ export class AgentSession {
   #ackedSeq = -1;
   #readingHolds = 0;
   #closing = false;
-  #deadline: NodeJS.Timeout;
+  #deadline: NodeJS.Timeout | undefined;
   #failureReported = false;
 
-  constructor(socket: WebSocket, remote: string, context: AgentSessionContext) {
+  constructor(socket: WebSocket, address: string, port: number | undefined, context: AgentSessionContext) {
     this.#socket = socket;
-    this.remote = remote;
+    this.address = address;
+    this.#port = port;
     this.#context = context;
     this.#deadline = setTimeout(() => this.#refuse(CloseCode.handshakeTimeout, 'handshake timeout', 'handshake not finished in time'), context.handshakeTimeoutMs);
     socket.on('message', (data, isBinary) => this.#receive(isBinary ? undefined : data));
     socket.on('error', (err) => {
-      context.logger.warn({ remote, agentId: this.#agentId, reason: err.message }, 'agent socket error');
+      context.logger.warn({ remote: this.remote, agentId: this.#agentId, reason: err.message }, 'agent socket error');
       this.#reportHandshakeFailure();
     });
     socket.on('close', () => this.#closed());
+  }
+
+  /** `address:port`, for logs and status; built when asked rather than held per agent. */
+  get remote(): string {
+    return `${this.address}:${this.#port}`;
   }
 
   get clusterId(): string | undefined {
@@ -156,7 +172,7 @@ export class AgentSession {
   #reportHandshakeFailure(): void {
     if (this.#failureReported || this.#state === 'ready' || this.#state === 'closed') return;
     this.#failureReported = true;
-    this.#context.onHandshakeFailed();
+    this.#context.onHandshakeFailed(this);
   }
 
   #receive(data: unknown): void {
@@ -207,6 +223,7 @@ export class AgentSession {
     if (!cluster) return this.#refuse(CloseCode.authFailed, 'authentication failed', 'unknown cluster');
     this.#cluster = cluster;
     this.#agentPublicKey = publicKey;
+    if (!this.#nonce || !this.#keyPair) return;
     this.#state = 'awaiting-proof';
     this.#send({ type: 'challenge', nonce: this.#nonce, publicKey: this.#keyPair.publicKey });
   }
@@ -229,20 +246,21 @@ export class AgentSession {
 
   async #onProof(mac: string): Promise<void> {
     const cluster = this.#cluster;
-    if (!cluster || !this.#agentId || !this.#agentPublicKey) return;
+    const keyPair = this.#keyPair;
+    if (!cluster || !this.#agentId || !this.#agentPublicKey || !this.#nonce || !keyPair) return;
     const transcript: HandshakeTranscript = {
       nonce: this.#nonce,
       clusterId: cluster.id,
       agentId: this.#agentId,
       agentPublicKey: this.#agentPublicKey,
-      coordinatorPublicKey: this.#keyPair.publicKey,
+      coordinatorPublicKey: keyPair.publicKey,
     };
     // The cluster may have been closed while the agent computed its proof.
     const live = await this.#lookUp(cluster.id);
     if (live === null || this.#state !== 'awaiting-proof') return;
     if (!live || !verifyProof(live.verifier, transcript, mac)) return this.#refuse(CloseCode.authFailed, 'authentication failed', 'wrong join token');
-    this.#key = deriveSessionKey(this.#keyPair, this.#agentPublicKey, transcript);
-    clearTimeout(this.#deadline);
+    this.#key = deriveSessionKey(keyPair, this.#agentPublicKey, transcript);
+    this.#dropHandshakeState();
     const environ = await sealJson(this.#key, live.environ);
     const idRefusal = this.#context.agentIdRefusal(this);
     if (idRefusal !== undefined) return this.#refuse(CloseCode.agentIdInUse, 'agent id in use', idRefusal);
@@ -256,7 +274,16 @@ export class AgentSession {
     if (this.#state === 'closed') return;
     const wasReady = this.#state === 'ready';
     this.#state = 'closed';
-    clearTimeout(this.#deadline);
+    this.#dropHandshakeState();
     if (wasReady) this.#context.onClosed(this);
+    this.#context.onGone(this);
+  }
+
+  /** What only the handshake needs: a private key (native memory too) and a Timeout a joined agent would otherwise hold for as long as it stays. */
+  #dropHandshakeState(): void {
+    clearTimeout(this.#deadline);
+    this.#deadline = undefined;
+    this.#keyPair = undefined;
+    this.#nonce = undefined;
   }
 }

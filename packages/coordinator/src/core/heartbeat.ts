@@ -23,21 +23,24 @@ export class Heartbeat {
   readonly #context: HeartbeatContext;
   readonly #intervalMs: number;
   readonly #alive = new WeakMap<WebSocket, boolean>();
+  // One listener for every socket (ws calls it with the socket as `this`): a closure per socket would be held per agent.
+  readonly #markAlive: (this: WebSocket) => void;
   #timer: NodeJS.Timeout | undefined;
 
   constructor(context: HeartbeatContext, intervalMs: number) {
     this.#context = context;
     this.#intervalMs = intervalMs;
+    const alive = this.#alive;
+    this.#markAlive = function markAlive(this: WebSocket): void {
+      alive.set(this, true);
+    };
   }
 
   /** Starts watching a socket; it counts as alive until its first missed ping. */
   track(socket: WebSocket): void {
-    const alive = (): void => {
-      this.#alive.set(socket, true);
-    };
-    alive();
-    socket.on('pong', alive);
-    socket.on('message', alive);
+    this.#alive.set(socket, true);
+    socket.on('pong', this.#markAlive);
+    socket.on('message', this.#markAlive);
   }
 
   start(): void {

@@ -59,12 +59,13 @@ async function connect(tls: TlsIdentity, setup: Setup = {}) {
     onAck: (_s, seq) => record(`ack:${seq}`),
     onTaskMessage: (_s, m) => record(`task:${m.type}`),
     onClosed: () => record('closed'),
+    onGone: () => undefined,
   };
   let accepted!: (session: AgentSession) => void;
   const session = new Promise<AgentSession>((resolve) => { accepted = resolve; });
   const { server, wss } = createAgentServer({
     tls, logger, handshakeTimeoutMs: 5_000, admission: new AdmissionControl(logger),
-    onConnection: (socket, address) => accepted(new AgentSession(socket, address, context)),
+    onConnection: (socket, address, port) => accepted(new AgentSession(socket, address, port, context)),
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
