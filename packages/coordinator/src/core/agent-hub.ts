@@ -8,7 +8,7 @@ import { CloseCode, errorMessage, HANDSHAKE_TIMEOUT_MS, HEARTBEAT_INTERVAL_MS, t
 import { AdmissionControl, type AdmissionLimits } from './admission-control.ts';
 import { createAgentServer } from './agent-server.ts';
 import { AgentSession, type AgentSessionContext, type SessionCluster } from './agent-session.ts';
-import { readySessions, statusOf, type AgentStatus, type ClusterEntry } from './cluster-entry.ts';
+import { readySessions, runnableSessions, statusOf, type AgentStatus, type ClusterEntry } from './cluster-entry.ts';
 import { pushCredentials, pushInBatches, type CurrentCredentials } from './credential-push.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { TaskDispatch, type RunOptions } from './task-dispatch.ts';
@@ -142,14 +142,14 @@ export class AgentHub extends EventEmitter<HubEvents> {
     return readySessions(this.#clusters.get(clusterId)).map((s) => s.agentId ?? '');
   }
 
-  /** Runs argv on every ready agent of a cluster, resolving with each one's result. */
+  /** Runs argv on every agent of a cluster that holds its credentials, resolving with each one's result. */
   async run(clusterId: string, argv: string[], options: RunOptions = {}): Promise<WorkerResult[]> {
-    const sessions = readySessions(this.#clusters.get(clusterId));
+    const sessions = runnableSessions(this.#clusters.get(clusterId));
     return byWorker(await Promise.all(sessions.map((s) => this.#tasks.start(s, argv, options))));
   }
 
   /**
-   * Sends argv to every ready agent of a cluster without tracking it here:
+   * Sends argv to every agent of a cluster that holds its credentials, without tracking it here:
    * `report` is told of the tasks before any agent gets one, and their output
    * and exit go to `onUnclaimedTaskMessage`, so a replica can relay them to
    * whichever replica collects the results.
@@ -160,7 +160,7 @@ export class AgentHub extends EventEmitter<HubEvents> {
     options: Omit<RunOptions, 'onOutput'>,
     report: (tasks: Array<{ agentId: string; taskId: string }>) => Promise<void>,
   ): Promise<void> {
-    const sessions = readySessions(this.#clusters.get(clusterId));
+    const sessions = runnableSessions(this.#clusters.get(clusterId));
     const tasks = sessions.map((s) => ({ session: s, agentId: s.agentId ?? '', taskId: randomUUID() }));
     // Reported before any agent starts: a replica killed after its agents started their tasks must
     // not take with it the only record of which tasks the collector has to wait for.

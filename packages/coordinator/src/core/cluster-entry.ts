@@ -28,3 +28,13 @@ export function isReady(entry: ClusterEntry, session: AgentSession): boolean {
 export function readySessions(entry: ClusterEntry | undefined): AgentSession[] {
   return entry ? [...entry.sessions.values()].filter((s) => isReady(entry, s)) : [];
 }
+
+/**
+ * The cluster's agents a run goes to: every joined agent holding credentials
+ * of the cluster, the current ones or those a push in flight is replacing. A
+ * run that skipped an agent for acking a refresh a moment late would look like
+ * success with a worker missing.
+ */
+export function runnableSessions(entry: ClusterEntry | undefined): AgentSession[] {
+  return entry ? [...entry.sessions.values()].filter((s) => s.ready && (entry.delivery === 'none' || s.ackedSeq >= 0)) : [];
+}
