@@ -39,17 +39,19 @@ export async function localSshProcesses(configFile: string): Promise<{ pid: numb
 }
 
 /**
- * Polls until no host has a process but its sshd, or the deadline passes;
- * returns what is left (host and argv), empty when nothing is.
+ * Polls until no host has a process but its sshd (of those `counted`
+ * picks), or the deadline passes; returns what is left (host and argv),
+ * empty when nothing is.
  */
-export async function leftoverProcesses(hosts: readonly SshHost[], timeoutMs: number): Promise<string[]> {
+export async function leftoverProcesses(hosts: readonly SshHost[], timeoutMs: number, counted: (cmdline: string) => boolean = () => true): Promise<string[]> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const left: string[] = [];
     for (const host of hosts) {
       for (const pid of await host.processes()) {
         const texts = await processTexts(pid);
-        if (texts) left.push(`${host.alias} pid ${pid}: ${texts.cmdline.replaceAll('\0', ' ').slice(0, 200)}`);
+        const cmdline = texts?.cmdline.replaceAll('\0', ' ');
+        if (cmdline !== undefined && counted(cmdline)) left.push(`${host.alias} pid ${pid}: ${cmdline.slice(0, 200)}`);
       }
     }
     if (left.length === 0 || Date.now() > deadline) return left;

@@ -194,7 +194,9 @@ async function startHost(dir: string, alias: string, spec: SshHostSpec): Promise
     await netns('ip', 'addr', 'add', `${address}/30`, 'dev', 'e0');
     await netns('ip', 'link', 'set', 'e0', 'up');
     await netns('ip', 'link', 'set', 'lo', 'up');
-    const setEnv = [`XDG_CACHE_HOME=${cacheDir}`, ...(spec.path === undefined ? [] : [`PATH=${spec.path}`])];
+    // sshd has bash source the user's ~/.bashrc; root's on these machines runs `pyenv rehash`, which takes a lock that
+    // sessions logging in at once (24 in a test) wait for, up to 60 s each: a wait of the machine's, not of credfwd's.
+    const setEnv = [`XDG_CACHE_HOME=${cacheDir}`, 'PYENV_REHASH_TIMEOUT=0', ...(spec.path === undefined ? [] : [`PATH=${spec.path}`])];
     await writeFile(join(hostDir, 'sshd_config'), [
       'Port 22',
       `ListenAddress ${address}`,
