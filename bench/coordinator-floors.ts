@@ -1,9 +1,6 @@
-import { fileURLToPath } from 'node:url';
-import { spawnWorker } from './lib/children.ts';
 import { startSimCluster } from './lib/sim-cluster.ts';
 import { syntheticCredentials } from './lib/synthetic-credentials.ts';
-
-const REFERENCE = fileURLToPath(new URL('./tls-reference.ts', import.meta.url));
+import { withTlsConnections } from './lib/tls-connections.ts';
 
 /** One size of the coordinator-against-floors benchmark. */
 export interface CoordinatorFloorsSize {
@@ -79,12 +76,7 @@ async function coordinatorSide(size: CoordinatorFloorsSize): Promise<Omit<Coordi
  * RSS per connection once they are done.
  */
 async function floors(connections: number, rounds: number): Promise<{ cpuPerConnectionUs: number; joinedRssPerConnectionBytes: number; rssPerConnectionBytes: number }> {
-  const server = spawnWorker(REFERENCE, { execArgv: ['--expose-gc'] });
-  const client = spawnWorker(REFERENCE);
-  try {
-    const port = await server.call<number>('listen');
-    const before = await server.call<number>('rss');
-    await client.call('open', { port, count: connections });
+  return withTlsConnections(connections, async (server, before) => {
     const accepted = await server.call<number>('accepted');
     const joined = await server.call<number>('rss');
     const perRound: number[] = [];
@@ -97,10 +89,7 @@ async function floors(connections: number, rounds: number): Promise<{ cpuPerConn
     }
     const after = await server.call<number>('rss');
     return { cpuPerConnectionUs: median(perRound), joinedRssPerConnectionBytes: (joined - before) / accepted, rssPerConnectionBytes: (after - before) / accepted };
-  } finally {
-    await client.stop();
-    await server.stop();
-  }
+  });
 }
 
 /** Runs both sides for one size. */

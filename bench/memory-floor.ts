@@ -1,9 +1,7 @@
-import { fileURLToPath } from 'node:url';
-import { spawnTracked, spawnWorker } from './lib/children.ts';
+import { spawnTracked } from './lib/children.ts';
 import { sleep } from './lib/deadline.ts';
 import { residentBytes } from './lib/real-agent.ts';
-
-const REFERENCE = fileURLToPath(new URL('./tls-reference.ts', import.meta.url));
+import { withTlsConnections } from './lib/tls-connections.ts';
 
 /** What the runtime costs before credfwd adds anything: the floors under the memory targets. */
 export interface MemoryFloorResult {
@@ -15,19 +13,8 @@ export interface MemoryFloorResult {
 }
 
 /** Server RSS per idle connection of a bare node:tls server holding `connections`. */
-async function tlsPerConnection(connections: number): Promise<number> {
-  const server = spawnWorker(REFERENCE, { execArgv: ['--expose-gc'] });
-  const client = spawnWorker(REFERENCE);
-  try {
-    const port = await server.call<number>('listen');
-    const before = await server.call<number>('rss');
-    await client.call('open', { port, count: connections });
-    const after = await server.call<number>('rss');
-    return (after - before) / connections;
-  } finally {
-    await client.stop();
-    await server.stop();
-  }
+function tlsPerConnection(connections: number): Promise<number> {
+  return withTlsConnections(connections, async (server, before) => ((await server.call<number>('rss')) - before) / connections);
 }
 
 /** VmRSS of `node` doing nothing, read after the same idle time as the agent's. */
