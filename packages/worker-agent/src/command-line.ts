@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import { CredfwdError, parseEndpointListen, type EndpointListen } from '@credfwd/shared';
 
 /** Options of `credfwd-agent join`. */
@@ -138,6 +138,15 @@ Other commands, run inside a workload of this agent (see their --help):
   credfwd-agent container-env   the variables a container on this worker needs
 `;
 
+/** A command's flags, strictly: an unknown flag or a stray word is a usage error naming the command's help. */
+function parseFlags<T extends ParseArgsOptionsConfig>(args: string[], options: T, command: string) {
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals: false }).values;
+  } catch (cause) {
+    throw new CredfwdError('USAGE', (cause as Error).message, `run credfwd-agent ${command} --help`, { cause });
+  }
+}
+
 function usage(message: string): CredfwdError {
   return new CredfwdError('USAGE', message, 'run credfwd-agent join --help');
 }
@@ -154,13 +163,7 @@ export function parseCommandLine(args: string[]): CommandLine {
   if (command === 'credentials') return parseCredentials(rest);
   if (command === 'container-env') return parseContainerEnv(rest);
   if (command !== 'join') throw usage(`unknown command '${command}'`);
-  let parsed;
-  try {
-    parsed = parseArgs({ args: rest, options: JOIN_OPTIONS, strict: true, allowPositionals: false });
-  } catch (cause) {
-    throw new CredfwdError('USAGE', (cause as Error).message, 'run credfwd-agent join --help', { cause });
-  }
-  const { values } = parsed;
+  const values = parseFlags(rest, JOIN_OPTIONS, 'join');
   if (values.help) return { command: 'help', text: HELP };
   const listen = values['endpoint-listen'];
   return {
@@ -174,25 +177,13 @@ export function parseCommandLine(args: string[]): CommandLine {
 }
 
 function parseCredentials(args: string[]): CommandLine {
-  let parsed;
-  try {
-    parsed = parseArgs({ args, options: CREDENTIALS_OPTIONS, strict: true, allowPositionals: false });
-  } catch (cause) {
-    throw new CredfwdError('USAGE', (cause as Error).message, 'run credfwd-agent credentials --help', { cause });
-  }
-  const { values } = parsed;
+  const values = parseFlags(args, CREDENTIALS_OPTIONS, 'credentials');
   if (values.help) return { command: 'help', text: CREDENTIALS_HELP };
   return { command: 'credentials', flags: { url: values.url, tokenFile: values['token-file'] } };
 }
 
 function parseContainerEnv(args: string[]): CommandLine {
-  let parsed;
-  try {
-    parsed = parseArgs({ args, options: CONTAINER_ENV_OPTIONS, strict: true, allowPositionals: false });
-  } catch (cause) {
-    throw new CredfwdError('USAGE', (cause as Error).message, 'run credfwd-agent container-env --help', { cause });
-  }
-  const { values } = parsed;
+  const values = parseFlags(args, CONTAINER_ENV_OPTIONS, 'container-env');
   if (values.help) return { command: 'help', text: CONTAINER_ENV_HELP };
   const { format } = values;
   if (format !== 'env' && format !== 'docker') throw new CredfwdError('USAGE', `--format ${JSON.stringify(format.slice(0, 40))} is not env or docker`, 'run credfwd-agent container-env --help');
