@@ -63,11 +63,14 @@ test('CredentialStore records when each push arrived on its clock and when the n
 
 test('CredentialStore warns once when the held credentials cross the threshold with no newer push', async (t) => {
   const key = new Uint8Array(randomBytes(32));
+  const clock = skewedClock();
   const log = capturedLogger();
-  const store = new CredentialStore({ logger: log.logger, clock: skewedClock() });
-  // Usable for one more second, then for two: the first push's warning would come a second before the second's.
-  await store.receive(await push(key, 1, credentials(1), MIN_REMAINING_SECONDS + 1), key);
-  await store.receive(await push(key, 2, credentials(2), MIN_REMAINING_SECONDS + 2), key);
+  const store = new CredentialStore({ logger: log.logger, clock, expiryRecheckMs: 5 });
+  // Usable for one more minute, then for two: the first push's warning would come a minute before the second's.
+  await store.receive(await push(key, 1, credentials(1), MIN_REMAINING_SECONDS + 60), key);
+  await store.receive(await push(key, 2, credentials(2), MIN_REMAINING_SECONDS + 120), key);
+  // Past both: only the held (second) push may warn.
+  clock.advance(150_000);
   const text = await log.waitFor(/credentials expired; no fresh credentials from the coordinator/);
   const warnings = text.split('\n').filter((line) => line.includes('credentials expired'));
   t.is(warnings.length, 1);
@@ -88,13 +91,15 @@ test('CredentialStore warns when its clock jumps past the threshold', async (t) 
 
 test('CredentialStore.wipe stops the expiry warning', async (t) => {
   const key = new Uint8Array(randomBytes(32));
+  const clock = skewedClock();
   const log = capturedLogger();
-  const wiped = new CredentialStore({ logger: log.logger, clock: skewedClock() });
-  await wiped.receive(await push(key, 1, credentials(1), MIN_REMAINING_SECONDS + 1), key);
+  const wiped = new CredentialStore({ logger: log.logger, clock, expiryRecheckMs: 5 });
+  await wiped.receive(await push(key, 1, credentials(1), MIN_REMAINING_SECONDS + 60), key);
   wiped.wipe();
-  // A witness due a second later: once it has warned, the wiped store would have warned before it.
-  const witness = new CredentialStore({ logger: log.logger, clock: skewedClock() });
-  await witness.receive(await push(key, 2, credentials(2), MIN_REMAINING_SECONDS + 2), key);
+  // A witness on the same clock, due later: once it has warned, the wiped store would have warned before it.
+  const witness = new CredentialStore({ logger: log.logger, clock, expiryRecheckMs: 5 });
+  await witness.receive(await push(key, 2, credentials(2), MIN_REMAINING_SECONDS + 120), key);
+  clock.advance(150_000);
   const text = await log.waitFor(/"seq":2,"msg":"credentials expired/);
   t.false(text.includes('"seq":1,"msg":"credentials expired'));
 });

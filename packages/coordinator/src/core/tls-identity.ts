@@ -1,6 +1,5 @@
 import { X509Certificate } from 'node:crypto';
 import { hostname } from 'node:os';
-import { generate } from 'selfsigned';
 import { certificatePin } from '@credfwd/shared';
 
 /** The coordinator's TLS certificate and the pin agents check it against. */
@@ -26,6 +25,10 @@ export function fromPem(cert: string, key: string): TlsIdentity {
  * pins its CA, so no CA or hostname check is involved.
  */
 export async function createSelfSignedIdentity(): Promise<TlsIdentity> {
+  // Loaded on first use: its X.509 stack is about 190 modules, which a
+  // coordinator given --tls-cert, the service's CLI commands and the unit
+  // tests would otherwise compile at every start.
+  const { generate } = await import('selfsigned');
   const pems = await generate([{ name: 'commonName', value: 'credfwd-coordinator' }], {
     keyType: 'ec',
     curve: 'P-256',

@@ -3,21 +3,21 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import test from 'ava';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
 /**
  * Imports `entry` in a fresh Node, as ava runs the sources, and answers
- * which of the Redis packages it loaded: a resolve hook sees every `import`
+ * which of the heavy packages it loaded: a resolve hook sees every `import`
  * and `require`, bullmq's own requires of ioredis included.
  */
-async function redisPackagesLoadedBy(entry: string): Promise<string[]> {
+async function heavyPackagesLoadedBy(entry: string): Promise<string[]> {
   const probe = `
     import { registerHooks } from 'node:module';
     const loaded = new Set();
     registerHooks({
       resolve(specifier, context, next) {
         const resolved = next(specifier, context);
-        const name = /\\/node_modules\\/(bullmq|ioredis)\\//.exec(resolved.url)?.[1];
+        const name = /\\/node_modules\\/(bullmq|ioredis|selfsigned)\\//.exec(resolved.url)?.[1];
         if (name) loaded.add(name);
         return resolved;
       },
@@ -29,10 +29,10 @@ async function redisPackagesLoadedBy(entry: string): Promise<string[]> {
   return JSON.parse(stdout) as string[];
 }
 
-test('@credfwd/coordinator (the embedded API) loads neither bullmq nor ioredis', async (t) => {
-  t.deepEqual(await redisPackagesLoadedBy('@credfwd/coordinator'), []);
+test('@credfwd/coordinator (the embedded API) loads neither bullmq nor ioredis, nor selfsigned before it makes a certificate', async (t) => {
+  t.deepEqual(await heavyPackagesLoadedBy('@credfwd/coordinator'), []);
 });
 
 test('@credfwd/coordinator/service loads bullmq and ioredis: the probe above can see them', async (t) => {
-  t.deepEqual(await redisPackagesLoadedBy('@credfwd/coordinator/service'), ['bullmq', 'ioredis']);
+  t.deepEqual(await heavyPackagesLoadedBy('@credfwd/coordinator/service'), ['bullmq', 'ioredis']);
 });

@@ -1,8 +1,6 @@
 import { once } from 'node:events';
-import { X509Certificate, createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { generate } from 'selfsigned';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
   CloseCode,
@@ -24,18 +22,10 @@ import {
   type JoinInfo,
 } from '@credfwd/shared';
 
-/** A self-signed certificate and its pin, made once per test file. */
-export interface TlsIdentity {
-  cert: string;
-  key: string;
-  pin: string;
-}
+import type { TlsIdentity } from '../../../packages/coordinator/src/core/tls-identity.ts';
 
-export async function createTlsIdentity(): Promise<TlsIdentity> {
-  const pems = await generate([{ name: 'commonName', value: 'credfwd-test' }], { keySize: 2048 });
-  const der = new X509Certificate(pems.cert).raw;
-  return { cert: pems.cert, key: pems.private, pin: createHash('sha256').update(der).digest('hex') };
-}
+// The peer stands in for a coordinator, so it presents a certificate made as a coordinator makes one.
+export { createSelfSignedIdentity as createTlsIdentity, type TlsIdentity } from '../../../packages/coordinator/src/core/tls-identity.ts';
 
 export interface ProtocolPeerOptions {
   tls: TlsIdentity;

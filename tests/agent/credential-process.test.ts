@@ -5,15 +5,15 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import anyTest, { type TestFn } from 'ava';
 import type { AwsCredentials } from '@credfwd/shared';
-import type { StoredCredentials } from '../src/credential-store.ts';
-import { fetchProcessCredentials } from '../src/credential-process.ts';
-import { createCredentialsEndpoint, type CredentialsEndpoint } from '../src/credentials-endpoint.ts';
-import { within } from '../../../tests/helpers/deadline.ts';
-import { capturedLogger } from './helpers/captured-logger.ts';
+import type { StoredCredentials } from '../../packages/worker-agent/src/credential-store.ts';
+import { fetchProcessCredentials } from '../../packages/worker-agent/src/credential-process.ts';
+import { createCredentialsEndpoint, type CredentialsEndpoint } from '../../packages/worker-agent/src/credentials-endpoint.ts';
+import { within } from '../helpers/deadline.ts';
+import { capturedLogger } from '../helpers/captured-logger.ts';
 
 const test = anyTest as TestFn<{ endpoints: CredentialsEndpoint[] }>;
 // The built one-file agent, as workloads' profiles run it (`pnpm build` first).
-const AGENT_BIN = fileURLToPath(new URL('../bin/credfwd-agent.js', import.meta.url));
+const AGENT_BIN = fileURLToPath(new URL('../../packages/worker-agent/bin/credfwd-agent.js', import.meta.url));
 const VALUE: AwsCredentials = { accessKeyId: 'ASIAPROCESSKEY000001', secretAccessKey: 'process-secret-value', sessionToken: 'process-session-token' };
 
 test.beforeEach((t) => {

@@ -1,6 +1,6 @@
 import type { JoinInfo } from '@credfwd/shared';
-import { startAgent, type Agent, type AgentOptions } from '../../src/index.ts';
-import { capturedLogger } from './captured-logger.ts';
+import { startAgent, type Agent, type AgentOptions } from '../../../packages/worker-agent/src/index.ts';
+import { capturedLogger } from '../../helpers/captured-logger.ts';
 import { ProtocolPeer, type ProtocolPeerOptions, type TlsIdentity } from './protocol-peer.ts';
 
 /** What a test using these fixtures keeps in its context, for its afterEach hook to close. */

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import anyTest, { type TestFn } from 'ava';
 import { CloseCode, formatJoinString } from '@credfwd/shared';
 import { ProtocolPeer, createTlsIdentity, type PeerSession, type TlsIdentity } from './helpers/protocol-peer.ts';
-import { descendantPids, isRunning } from '../../../tests/helpers/processes.ts';
+import { descendantPids, isRunning } from '../helpers/processes.ts';
 
 /*
  * `credfwd-agent join --stdin --outlive-stdin`, as the SSH launcher runs it:
@@ -14,7 +14,7 @@ import { descendantPids, isRunning } from '../../../tests/helpers/processes.ts';
  */
 
 const test = anyTest as TestFn<{ tls: TlsIdentity; children: ChildProcess[]; peers: ProtocolPeer[] }>;
-const BIN = fileURLToPath(new URL('../bin/credfwd-agent.js', import.meta.url));
+const BIN = fileURLToPath(new URL('../../packages/worker-agent/bin/credfwd-agent.js', import.meta.url));
 
 test.before(async (t) => {
   t.context.tls = await createTlsIdentity();

@@ -4,7 +4,7 @@ import anyTest, { type TestFn } from 'ava';
 import { CloseCode, MAX_FRAGMENTS, createJoinToken, sealJson, type AgentMessage } from '@credfwd/shared';
 import { closeFixtures, startPeer as peer, startTestAgent as agent, type AgentFixtureContext } from './helpers/agent-fixture.ts';
 import { createTlsIdentity } from './helpers/protocol-peer.ts';
-import { firstAddressIndex } from '../src/connector.ts';
+import { firstAddressIndex } from '../../packages/worker-agent/src/connector.ts';
 
 const test = anyTest as TestFn<AgentFixtureContext>;
 

@@ -1,6 +1,6 @@
 import type { Exit, Output } from '@credfwd/shared';
-import { TaskRunner } from '../../src/task-runner.ts';
-import { capturedLogger } from './captured-logger.ts';
+import { TaskRunner } from '../../../packages/worker-agent/src/task-runner.ts';
+import { capturedLogger } from '../../helpers/captured-logger.ts';
 
 /** An output frame's bytes. */
 export function outputBytes(frame: Output): Buffer {

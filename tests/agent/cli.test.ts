@@ -8,11 +8,11 @@ import { fileURLToPath } from 'node:url';
 import anyTest, { type TestFn } from 'ava';
 import { CloseCode, createJoinToken, formatJoinString } from '@credfwd/shared';
 import { ProtocolPeer, createTlsIdentity, type TlsIdentity } from './helpers/protocol-peer.ts';
-import { descendantPids, isRunning } from '../../../tests/helpers/processes.ts';
+import { descendantPids, isRunning } from '../helpers/processes.ts';
 
 const test = anyTest as TestFn<{ tls: TlsIdentity; dir: string; children: ChildProcess[]; peers: ProtocolPeer[] }>;
 
-const BIN = fileURLToPath(new URL('../bin/credfwd-agent.js', import.meta.url));
+const BIN = fileURLToPath(new URL('../../packages/worker-agent/bin/credfwd-agent.js', import.meta.url));
 
 interface Run {
   child: ChildProcess;

@@ -1,9 +1,9 @@
 import test from 'ava';
 import { MAX_OUTPUT_CHUNK_BYTES, type Output } from '@credfwd/shared';
-import type { TaskSpec } from '../src/supervised-task.ts';
-import { TASK_MARK_VARIABLE } from '../src/task-processes.ts';
-import type { TaskRunner } from '../src/task-runner.ts';
-import { taskEnvironment } from '../src/task-environment.ts';
+import type { TaskSpec } from '../../packages/worker-agent/src/supervised-task.ts';
+import { TASK_MARK_VARIABLE } from '../../packages/worker-agent/src/task-processes.ts';
+import type { TaskRunner } from '../../packages/worker-agent/src/task-runner.ts';
+import { taskEnvironment } from '../../packages/worker-agent/src/task-environment.ts';
 import { outputBytes, outputHas, taskHarness, type TaskHarness } from './helpers/task-harness.ts';
 
 const NODE = process.execPath;

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import test from 'ava';
-import type { TaskRunner } from '../src/task-runner.ts';
-import { markedPids, newTaskMark, TASK_MARK_VARIABLE } from '../src/task-processes.ts';
+import type { TaskRunner } from '../../packages/worker-agent/src/task-runner.ts';
+import { markedPids, newTaskMark, TASK_MARK_VARIABLE } from '../../packages/worker-agent/src/task-processes.ts';
 import { outputHas, taskHarness } from './helpers/task-harness.ts';
 
 const BASE_ENV = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
