@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { createServer } from 'node:net';
-import anyTest, { type TestFn } from 'ava';
+import anyTest, { type ExecutionContext, type TestFn } from 'ava';
 import { CloseCode, MAX_FRAGMENTS, createJoinToken, sealJson, type AgentMessage } from '@credfwd/shared';
 import { closeFixtures, startPeer as peer, startTestAgent as agent, type AgentFixtureContext } from './helpers/agent-fixture.ts';
 import { createTlsIdentity } from './helpers/protocol-peer.ts';
@@ -122,7 +122,8 @@ test('an agent id in use by another agent (4410) is fatal: AGENT_ID_IN_USE, with
   t.is(hellos, 1);
 });
 
-test('revocation (4403) wipes credentials, kills tasks and ends the agent cleanly', async (t) => {
+/** A ready agent whose task `long` has started and runs until it is killed. */
+async function agentRunningLongTask(t: ExecutionContext<AgentFixtureContext>) {
   const coordinator = await peer(t);
   const a = agent(t, coordinator.join({ pin: t.context.tls.pin }));
   const session = await coordinator.nextSession();
@@ -130,6 +131,11 @@ test('revocation (4403) wipes credentials, kills tasks and ends the agent cleanl
   await a.ready;
   session.send({ type: 'run', taskId: 'long', argv: ['sh', '-c', 'echo started; exec sleep 1000'] });
   await session.next((f): f is AgentMessage => f.type === 'output' && Buffer.from(f.data, 'base64').includes('started'));
+  return { a, session };
+}
+
+test('revocation (4403) wipes credentials, kills tasks and ends the agent cleanly', async (t) => {
+  const { a, session } = await agentRunningLongTask(t);
   session.ws.close(CloseCode.clusterRevoked);
   t.deepEqual(await a.done, { reason: 'revoked' });
   t.is(a.credentials(), undefined);
@@ -228,13 +234,7 @@ test('a stall of the agent\'s own process is not taken for a silent coordinator 
 });
 
 test('close() closes with 1000, kills tasks and ends with reason closed', async (t) => {
-  const coordinator = await peer(t);
-  const a = agent(t, coordinator.join({ pin: t.context.tls.pin }));
-  const session = await coordinator.nextSession();
-  await session.sendCredentials(1, CREDENTIALS);
-  await a.ready;
-  session.send({ type: 'run', taskId: 'long', argv: ['sh', '-c', 'echo started; exec sleep 1000'] });
-  await session.next((f): f is AgentMessage => f.type === 'output' && Buffer.from(f.data, 'base64').includes('started'));
+  const { a, session } = await agentRunningLongTask(t);
   const closed = session.closed();
   await a.close();
   await a.close();
