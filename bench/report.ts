@@ -259,7 +259,7 @@ function footprintSection(footprint: Outcome<AgentFootprintResult>[], launchFloo
   const idleRows = values(footprint).flatMap((r) => r.idle.map((i) => {
     const over = (i.agentBytes - i.bareBytes) / MiB;
     return [i.nodeVersion, num(i.bareBytes / MiB, 1), num(i.agentBytes / MiB, 1), num(over, 1), `${num(i.agentBytes / i.bareBytes, 2)}×`, `≤ +${TARGETS.agentOverBareMiB} MiB`, verdict(over <= TARGETS.agentOverBareMiB),
-      num(i.tlsClientBytes / MiB, 1), num((i.agentBytes - i.tlsClientBytes) / MiB, 1)];
+      num(i.tlsClientBytes / MiB, 1), num((i.agentBytes - i.tlsClientBytes) / MiB, 1), num(i.esmTlsClientBytes / MiB, 1), num((i.agentBytes - i.esmTlsClientBytes) / MiB, 1)];
   }));
   const launchRows = values(launchFloor).map((r) => {
     const ratio = r.clusterReadySeconds / r.bareNodeSeconds;
@@ -275,11 +275,12 @@ function footprintSection(footprint: Outcome<AgentFootprintResult>[], launchFloo
     `at the same moment by the same binary; both read (VmRSS) ${num(AGENT_IDLE_MS / 1000)} s after the agent acknowledged its credentials. The`,
     'distribution\'s Node 20 is measured too when it is installed, as older worker images carry it. A third floor, a `node`',
     'that only holds one idle TLS connection (to a server with the coordinator\'s kind of certificate), shows what any agent',
-    'of a TLS coordinator costs before its own code. **Launch**:',
+    'of a TLS coordinator costs before its own code; a fourth, the same connection held by an ES module (as the one file is),',
+    'adds what Node\'s ES module loader costs. **Launch**:',
     '`launchCluster({ workers: N, credentials: null })` to every local worker joined, beside N bare `node -e 0` started at',
     'once until the last has exited; the two alternate, and each is the median of its rounds.',
     '',
-    table(['node', 'bare node idle RSS, MiB', 'agent idle RSS, MiB', 'difference, MiB', 'ratio', 'target', 'result', 'node holding one TLS connection, MiB', 'agent over it, MiB'], idleRows),
+    table(['node', 'bare node idle RSS, MiB', 'agent idle RSS, MiB', 'difference, MiB', 'ratio', 'target', 'result', 'node holding one TLS connection, MiB', 'agent over it, MiB', 'the same as an ES module, MiB', 'agent over it, MiB'], idleRows),
     '',
     table(['workers', 'rounds', `N bare \`node -e 0\` at once, s`, 'N local workers ready, s', 'ratio', 'target', 'result'], launchRows),
     ...(bundle ? ['', `The one-file agent is **${num(bundle.bundleBytes / KiB)} KiB** (${num(bundle.bundleGzipBytes / KiB)} KiB gzipped): every dependency included, nothing else to install on a worker.`] : []),
