@@ -116,7 +116,7 @@ export async function runAgentFootprint(idleMs: number): Promise<AgentFootprintR
   const idle: IdleFootprint[] = [];
   const server = await echoServer();
   const port = (server.address() as AddressInfo).port;
-  // A file, not `--input-type=module -e`, which read 1.7 MiB less than the same code in a .mjs file; the bundle's banner gives it require().
+  // A .mjs file, loaded the way the agent's is; the bundle's banner gives it require().
   const scratch = mkdtempSync(join(tmpdir(), 'credfwd-bench-'));
   const esmFile = join(scratch, 'tls-client.mjs');
   writeFileSync(esmFile, `${ESM_REQUIRE_BANNER}\n${tlsClientScript(port)}\n`);
