@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createSecretKey, KeyObject, randomBytes } from 'node:crypto';
 import { CredfwdError } from './errors.ts';
 
 /**
@@ -10,21 +10,35 @@ const AAD = Buffer.from(HEADER, 'ascii');
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 
-// A coordinator seals every refresh for every agent: each session key is imported once, not per seal.
+/**
+ * A session key as raw bytes, or already imported: a coordinator seals every
+ * refresh for every agent, and holds only the imported key of each.
+ */
+export type SessionKey = Uint8Array | KeyObject;
+
+// Raw keys are imported once, not per seal.
 const imported = new WeakMap<Uint8Array, KeyObject>();
 
-function secretKey(key: Uint8Array): KeyObject {
+function secretKey(key: SessionKey): KeyObject {
+  if (key instanceof KeyObject) {
+    assertKeyBytes(key.symmetricKeySize);
+    return key;
+  }
   let keyObject = imported.get(key);
   if (keyObject === undefined) {
-    if (key.length !== 32) throw new CredfwdError('INTERNAL', `a session key has ${key.length} bytes instead of 32`, 'this is a bug in credfwd; please report it');
+    assertKeyBytes(key.length);
     keyObject = createSecretKey(key);
     imported.set(key, keyObject);
   }
   return keyObject;
 }
 
+function assertKeyBytes(bytes: number | undefined): void {
+  if (bytes !== 32) throw new CredfwdError('INTERNAL', `a session key has ${bytes} bytes instead of 32`, 'this is a bug in credfwd; please report it');
+}
+
 /** Seals a JSON value as a compact JWE (`dir`, A256GCM) under a session key; any JOSE library opens it. */
-export async function sealJson(key: Uint8Array, value: unknown): Promise<string> {
+export async function sealJson(key: SessionKey, value: unknown): Promise<string> {
   const iv = randomBytes(IV_BYTES);
   const cipher = createCipheriv('aes-256-gcm', secretKey(key), iv, { authTagLength: TAG_BYTES }).setAAD(AAD);
   const ciphertext = Buffer.concat([cipher.update(JSON.stringify(value), 'utf8'), cipher.final()]);
@@ -32,7 +46,7 @@ export async function sealJson(key: Uint8Array, value: unknown): Promise<string>
 }
 
 /** Opens a JWE made by {@link sealJson}; any tampering, other header or wrong key is one generic error. */
-export async function openJson(key: Uint8Array, jwe: string): Promise<unknown> {
+export async function openJson(key: SessionKey, jwe: string): Promise<unknown> {
   try {
     const [header, encryptedKey, iv, ciphertext, tag, ...extra] = jwe.split('.');
     // Only the exact header sealJson writes: no other algorithm, compression or critical extension.

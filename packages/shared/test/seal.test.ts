@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createSecretKey, randomBytes } from 'node:crypto';
 import test from 'ava';
 import { CredfwdError } from '../src/errors.ts';
 import { openJson, sealJson } from '../src/seal.ts';
@@ -9,6 +9,15 @@ const value = { accessKeyId: 'ASIAEXAMPLEEXAMPLE01', secretAccessKey: 's3cr3t', 
 
 test('openJson returns what sealJson sealed', async (t) => {
   t.deepEqual(await openJson(key, await sealJson(key, value)), value);
+});
+
+test('sealJson seals under an imported KeyObject what openJson opens with the raw bytes', async (t) => {
+  t.deepEqual(await openJson(key, await sealJson(createSecretKey(key), value)), value);
+});
+
+test('sealJson refuses a session key that is not 32 bytes with INTERNAL', async (t) => {
+  await t.throwsAsync(sealJson(createSecretKey(randomBytes(16)), value), { instanceOf: CredfwdError, code: 'INTERNAL' });
+  await t.throwsAsync(sealJson(new Uint8Array(16), value), { instanceOf: CredfwdError, code: 'INTERNAL' });
 });
 
 test('sealJson makes a compact dir/A256GCM JWE that does not show the plaintext', async (t) => {

@@ -1,4 +1,6 @@
+import { createSecretKey, type KeyObject } from 'node:crypto';
 import type { WebSocket } from 'ws';
+import { SocketListeners } from './socket-listeners.ts';
 import { CloseCode, createExchangeKeyPair, createNonce, CredfwdError, decodeAgentMessage, deriveSessionKey, encodeMessage, errorMessage, PROTOCOL_VERSION, sealJson, verifyProof, type AgentMessage, type AwsCredentials, type CoordinatorMessage, type DeliveryMode, type ExchangeKeyPair, type Exit, type HandshakeTranscript, type Logger, type OnRefresh, type Output } from '@credfwd/shared';
 
 /** What a session needs to know of the cluster an agent claims to belong to. */
@@ -46,9 +48,19 @@ type State = 'awaiting-hello' | 'awaiting-lookup' | 'awaiting-proof' | 'ready' |
  * A coordinator holds thousands of these for as long as their agents stay
  * connected, so one holds nothing per agent it does not need once joined:
  * the handshake's key pair, nonce and deadline are dropped at the welcome,
- * and the context is one object the hub shares between its sessions.
+ * only the imported session key is kept, and the context and the socket
+ * listeners are shared by every session rather than made per connection.
  */
 export class AgentSession {
+  static readonly #listeners = new SocketListeners<AgentSession>({
+    message: (session, data) => session.#receive(data),
+    error: (session, err) => {
+      session.#context.logger.warn({ remote: session.remote, agentId: session.#agentId, reason: err.message }, 'agent socket error');
+      session.#reportHandshakeFailure();
+    },
+    close: (session) => session.#closed(),
+  });
+
   /** The peer's IP address, as admission control counts it. */
   readonly address: string;
   readonly #port: number | undefined;
@@ -57,7 +69,7 @@ export class AgentSession {
   #context: AgentSessionContext;
   #keyPair: ExchangeKeyPair | undefined = createExchangeKeyPair();
   #nonce: string | undefined = createNonce();
-  #key: Uint8Array | undefined;
+  #key: KeyObject | undefined;
   #cluster: SessionCluster | undefined;
   #agentId: string | undefined;
   #agentPublicKey: string | undefined;
@@ -73,12 +85,7 @@ export class AgentSession {
     this.#port = port;
     this.#context = context;
     this.#deadline = setTimeout(() => this.#refuse(CloseCode.handshakeTimeout, 'handshake timeout', 'handshake not finished in time'), context.handshakeTimeoutMs);
-    socket.on('message', (data, isBinary) => this.#receive(isBinary ? undefined : data));
-    socket.on('error', (err) => {
-      context.logger.warn({ remote: this.remote, agentId: this.#agentId, reason: err.message }, 'agent socket error');
-      this.#reportHandshakeFailure();
-    });
-    socket.on('close', () => this.#closed());
+    AgentSession.#listeners.attach(socket, this);
   }
 
   /** `address:port`, for logs and status; built when asked rather than held per agent. */
@@ -259,7 +266,7 @@ export class AgentSession {
     const live = await this.#lookUp(cluster.id);
     if (live === null || this.#state !== 'awaiting-proof') return;
     if (!live || !verifyProof(live.verifier, transcript, mac)) return this.#refuse(CloseCode.authFailed, 'authentication failed', 'wrong join token');
-    this.#key = deriveSessionKey(keyPair, this.#agentPublicKey, transcript);
+    this.#key = createSecretKey(deriveSessionKey(keyPair, this.#agentPublicKey, transcript));
     this.#dropHandshakeState();
     const environ = await sealJson(this.#key, live.environ);
     const idRefusal = this.#context.agentIdRefusal(this);
