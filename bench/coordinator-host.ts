@@ -11,7 +11,7 @@ import { BENCH_ADMISSION_LIMITS } from './lib/admission.ts';
 import { topFunctions, type HotFunction, type CpuProfile } from './lib/cpu-profile.ts';
 import { serve } from './lib/worker-side.ts';
 import { syntheticCredentials } from './lib/synthetic-credentials.ts';
-import { sleep } from './lib/deadline.ts';
+import { collectAllGarbage } from './lib/collect-garbage.ts';
 
 /** How the cluster gets its credentials. */
 export type HostCredentials =
@@ -150,11 +150,7 @@ async function start(params: StartParams): Promise<StartAnswer> {
 }
 
 async function memory(): Promise<MemoryAnswer> {
-  // Twice, with a pause: the first pass queues finalisers that the second collects.
-  for (let i = 0; i < 2; i++) {
-    globalThis.gc?.();
-    await sleep(200);
-  }
+  await collectAllGarbage();
   const usage = process.memoryUsage();
   return { rss: usage.rss, heapUsed: usage.heapUsed, heapTotal: usage.heapTotal, external: usage.external };
 }

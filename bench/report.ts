@@ -177,7 +177,7 @@ function memorySection(outcomes: Outcome<FanoutResult>[], floor: Outcome<MemoryF
   return [
     '## Memory',
     '',
-    'Coordinator RSS after a full garbage collection, before any agent and with every agent connected and holding credentials;',
+    'Coordinator RSS after collecting all the garbage V8 can (bench/lib/collect-garbage.ts), before any agent and with every agent connected and holding credentials;',
     'the difference divided by the agents is the cost of one connection (TLS socket, websocket, session, key). Agent idle RSS',
     `is VmRSS of a real \`credfwd-agent join\` process, joined to the same cluster, ${num(AGENT_IDLE_MS / 1000)} s after it acknowledged its credentials.`,
     '',

@@ -12,7 +12,7 @@ import { connect, createServer, type Server, type TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { createSelfSignedIdentity } from '@credfwd/coordinator';
 import { serve } from './lib/worker-side.ts';
-import { sleep } from './lib/deadline.ts';
+import { collectAllGarbage } from './lib/collect-garbage.ts';
 import { forEachLimited } from './lib/pool.ts';
 
 /** About the size of a credentials push, so buffers grow as they do for a real connection. */
@@ -37,10 +37,7 @@ async function listen(): Promise<number> {
 }
 
 async function rss(): Promise<number> {
-  for (let i = 0; i < 2; i++) {
-    globalThis.gc?.();
-    await sleep(200);
-  }
+  await collectAllGarbage();
   return process.memoryUsage().rss;
 }
 
