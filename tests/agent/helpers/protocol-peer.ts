@@ -21,7 +21,6 @@ import {
   type HandshakeTranscript,
   type JoinInfo,
 } from '@credfwd/shared';
-
 import type { TlsIdentity } from '../../../packages/coordinator/src/core/tls-identity.ts';
 
 // The peer stands in for a coordinator, so it presents a certificate made as a coordinator makes one.
