@@ -8,6 +8,7 @@ import { gzipSync } from 'node:zlib';
 import { spawnSync } from 'node:child_process';
 import { createSelfSignedIdentity, launchCluster } from '@credfwd/coordinator';
 import { createLogger } from '@credfwd/shared';
+import { AGENT_BUNDLE_BANNER } from '../scripts/agent-bundle-banner.ts';
 import { spawnTracked, type Tracked } from './lib/children.ts';
 import { sleep, withDeadline } from './lib/deadline.ts';
 import { residentBytes } from './lib/real-agent.ts';
@@ -19,8 +20,6 @@ const BUNDLE = createRequire(import.meta.url).resolve('@credfwd/worker-agent/bun
 /** The distribution's Node, as older worker images carry it: measured too when present. */
 const SYSTEM_NODE = '/usr/bin/node';
 const READY_DEADLINE_MS = 30_000;
-/** What the one-file agent starts with (scripts/build.ts): an ES module's way to require Node's own modules. */
-const ESM_REQUIRE_BANNER = "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);";
 
 /** Idle RSS of the agent and of its floors, all run by the same Node binary at the same time. */
 export interface IdleFootprint {
@@ -119,7 +118,7 @@ export async function runAgentFootprint(idleMs: number): Promise<AgentFootprintR
   // A .mjs file, loaded the way the agent's is; the bundle's banner gives it require().
   const scratch = mkdtempSync(join(tmpdir(), 'credfwd-bench-'));
   const esmFile = join(scratch, 'tls-client.mjs');
-  writeFileSync(esmFile, `${ESM_REQUIRE_BANNER}\n${tlsClientScript(port)}\n`);
+  writeFileSync(esmFile, `${AGENT_BUNDLE_BANNER}\n${tlsClientScript(port)}\n`);
   try {
     for (const node of nodes()) idle.push(await idleFootprint(node, idleMs, port, esmFile));
   } finally {

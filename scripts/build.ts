@@ -13,6 +13,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type Plugin } from 'esbuild';
+import { AGENT_BUNDLE_BANNER } from './agent-bundle-banner.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const PACKAGES = ['shared', 'worker-agent', 'coordinator'].map((name) => join(ROOT, 'packages', name));
@@ -64,8 +65,7 @@ async function bundleAgent(): Promise<void> {
       format: 'esm',
       // Workspace packages from their sources, so the bundle never depends on an earlier build's dist.
       conditions: ['credfwd-source'],
-      // ws and pino are CommonJS and call require() at run time; an ES module has none of its own.
-      banner: { js: "import { createRequire as credfwdCreateRequire } from 'node:module';\nconst require = credfwdCreateRequire(import.meta.url);" },
+      banner: { js: AGENT_BUNDLE_BANNER },
       minifyWhitespace: true,
       minifySyntax: true,
       plugins: [requireBuiltins, withoutOptionalAddons],
