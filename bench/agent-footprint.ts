@@ -1,12 +1,11 @@
 import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:tls';
 import { gzipSync } from 'node:zlib';
 import { spawnSync } from 'node:child_process';
-import { createSelfSignedIdentity, launchCluster } from '@credfwd/coordinator';
+import { createSelfSignedIdentity, defaultAgentProgram, launchCluster } from '@credfwd/coordinator';
 import { createLogger } from '@credfwd/shared';
 import { AGENT_BUNDLE_BANNER } from '../scripts/agent-bundle-banner.ts';
 import { spawnTracked, type Tracked } from './lib/children.ts';
@@ -15,8 +14,8 @@ import { residentBytes } from './lib/real-agent.ts';
 import { summarise } from './lib/stats.ts';
 import { BENCH_ROLE_ARN, MOTO_LAUNCHER } from './sts-calls.ts';
 
-/** The one-file agent `pnpm build` writes, which is what workers run. */
-const BUNDLE = createRequire(import.meta.url).resolve('@credfwd/worker-agent/bundle');
+/** The one-file agent `pnpm build` writes, and the Node options it is started with: what workers run. */
+const AGENT = defaultAgentProgram();
 /** The distribution's Node, as older worker images carry it: measured too when present. */
 const SYSTEM_NODE = '/usr/bin/node';
 const READY_DEADLINE_MS = 30_000;
@@ -92,7 +91,7 @@ async function idleFootprint(node: string, idleMs: number, tlsPort: number, esmF
     const bare = spawnTracked(node, ['-e', 'setInterval(() => {}, 60_000)'], {});
     const tlsClient = spawnTracked(node, ['-e', tlsClientScript(tlsPort)], {});
     const esmTlsClient = spawnTracked(node, [esmFile], {});
-    const agent = spawnTracked(node, [BUNDLE, 'join'], {
+    const agent = spawnTracked(node, [...AGENT.nodeArgs, AGENT.file, 'join'], {
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', CREDFWD_JOIN: cluster.joinString, CREDFWD_AGENT_ID: 'footprint', CREDFWD_LOG_LEVEL: 'warn' },
     });
     started.push(bare, tlsClient, esmTlsClient, agent);
@@ -125,7 +124,7 @@ export async function runAgentFootprint(idleMs: number): Promise<AgentFootprintR
     server.close();
     rmSync(scratch, { recursive: true, force: true });
   }
-  const bundle = readFileSync(BUNDLE);
+  const bundle = readFileSync(AGENT.file);
   return { idle, bundleBytes: bundle.length, bundleGzipBytes: gzipSync(bundle).length };
 }
 

@@ -65,7 +65,7 @@ async function launch(t: ExecutionContext<Context>, cluster: ClusterOptions, cho
   agents = await new SshBackend({
     hosts: t.context.hosts.hosts.map((h) => h.alias),
     ssh: { configFile: t.context.hosts.configFile },
-    program: { file: t.context.agentFile, nodeArgs: [] },
+    program: { file: t.context.agentFile, nodeArgs: defaultAgentProgram().nodeArgs },
     ...(choices.workersPerHost ? { workersPerHost: choices.workersPerHost } : {}),
   }).start({
     clusterId: record.id,
@@ -247,14 +247,14 @@ const GIVE_UP_S = 5;
 
 /** A launcher in a process of its own, so a test can SIGKILL it: starts agents on `hosts` and a held workload on each. */
 const LAUNCHER = `
-import { Coordinator } from '@credfwd/coordinator';
+import { Coordinator, defaultAgentProgram } from '@credfwd/coordinator';
 import { createLogger } from '@credfwd/shared';
 import { SshBackend } from ${JSON.stringify(new URL('../packages/coordinator/src/backends/ssh/index.ts', import.meta.url).pathname)};
 const [configFile, agentFile, dir, ...hosts] = process.argv.slice(1);
 const logger = createLogger({ name: 'launcher', level: 'warn' });
 const coordinator = await Coordinator.start({ logger, listen: '127.0.0.1:0' });
 const record = await coordinator.createCluster({ credentials: null });
-await new SshBackend({ hosts, ssh: { configFile }, program: { file: agentFile, nodeArgs: [] }, giveUpAfterSeconds: ${GIVE_UP_S} })
+await new SshBackend({ hosts, ssh: { configFile }, program: { file: agentFile, nodeArgs: defaultAgentProgram().nodeArgs }, giveUpAfterSeconds: ${GIVE_UP_S} })
   .start({ clusterId: record.id, joinString: record.joinString, coordinatorAddress: coordinator.address, direct: false, logger });
 coordinator.hub.on('agent-ready', () => {
   if (coordinator.hub.readyAgents(record.id).length < hosts.length) return;

@@ -80,7 +80,7 @@ async function launch(t: ExecutionContext<Context>, cluster: ClusterOptions, giv
   agents = await new SshBackend({
     hosts: hosts.hosts.map((h) => h.alias),
     ssh: { configFile: hosts.configFile, options: SHORT_KEEPALIVE },
-    program: { file: t.context.agentFile, nodeArgs: [] },
+    program: { file: t.context.agentFile, nodeArgs: defaultAgentProgram().nodeArgs },
     giveUpAfterSeconds,
   }).start({ clusterId: record.id, joinString: record.joinString, coordinatorAddress: coordinator.address, direct: false, logger });
   agents.onUnexpectedExit((error) => lost.push(error));

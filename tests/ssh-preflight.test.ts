@@ -61,7 +61,7 @@ async function start(t: ExecutionContext<Context>, hosts: string[], options: Par
   return new SshBackend({
     hosts,
     ssh: { configFile: t.context.hosts.configFile, connectTimeoutSeconds: 5 },
-    program: { file: t.context.agentFile, nodeArgs: [] },
+    program: { file: t.context.agentFile, nodeArgs: defaultAgentProgram().nodeArgs },
     ...options,
   }).start({ clusterId: record.id, joinString: record.joinString, coordinatorAddress: coordinator.address, direct: false, logger: capturedLogger().logger });
 }

@@ -1,16 +1,16 @@
 import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
+import { defaultAgentProgram } from '@credfwd/coordinator';
 import { spawnTracked, type Tracked } from './children.ts';
 
-/** The `credfwd-agent` executable, through the worker-agent package's public `./bin` export. */
-const AGENT_BIN = createRequire(import.meta.url).resolve('@credfwd/worker-agent/bin');
+/** The one-file agent and the Node options it is started with, as backends start it. */
+const AGENT = defaultAgentProgram();
 
 /**
- * Starts a real `credfwd-agent join` as a worker would: the join string in
+ * Starts a real `credfwd-agent join` as a backend does: the join string in
  * CREDFWD_JOIN (never argv), a minimal environment, warnings only on stderr.
  */
 export function spawnRealAgent(joinString: string, agentId: string): Tracked {
-  return spawnTracked(process.execPath, [AGENT_BIN, 'join'], {
+  return spawnTracked(process.execPath, [...AGENT.nodeArgs, AGENT.file, 'join'], {
     env: {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       HOME: process.env.HOME ?? '/tmp',

@@ -5,9 +5,21 @@ import { CredfwdError } from '@credfwd/shared';
 export interface AgentProgram {
   /** The agent's entry file: the one-file bundle. */
   file: string;
-  /** Node options before the file; empty for the bundle. */
+  /** Node options before the file. */
   nodeArgs: string[];
 }
+
+/**
+ * Node options every agent is started with. `--use-openssl-ca`: Node releases
+ * since late 2025 (nodejs/node#59856; 22.23 here) parse the bundled root
+ * certificates and NODE_EXTRA_CA_CERTS on a thread of their own as soon as
+ * `node:tls` loads: about a fifth of an agent's start-up instructions, and
+ * memory it keeps, for certificates an agent never asks for (it trusts only
+ * the pinned certificate, with an empty CA list). With the flag, Node leaves
+ * certificate authorities to OpenSSL, which loads them only for a context that
+ * asks. Workloads do not inherit Node options.
+ */
+export const AGENT_NODE_ARGS: readonly string[] = ['--use-openssl-ca'];
 
 /**
  * The agent this installation ships: the one-file bundle that `pnpm build`
@@ -16,7 +28,7 @@ export interface AgentProgram {
  * protocol); it only needs the file to start or copy.
  */
 export function defaultAgentProgram(): AgentProgram {
-  return { file: agentBundlePath(), nodeArgs: [] };
+  return { file: agentBundlePath(), nodeArgs: [...AGENT_NODE_ARGS] };
 }
 
 /** Path of the built one-file agent; AGENT_BUNDLE_MISSING when this installation was never built. */
