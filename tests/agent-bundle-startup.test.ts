@@ -4,8 +4,10 @@ import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { defaultAgentProgram, launchCluster } from '@credfwd/coordinator';
+import { capturedLogger } from './helpers/captured-logger.ts';
 import { within } from './helpers/deadline.ts';
-import { collectOutput } from './helpers/processes.ts';
+import { collectOutput, type ProcessResult } from './helpers/processes.ts';
 
 const BUNDLE = createRequire(import.meta.url).resolve('@credfwd/worker-agent/bundle');
 
@@ -39,4 +41,29 @@ test('the one-file agent never loads ws\'s optional native addons from the direc
   const result = await within(collectOutput(child), 15_000, 'credfwd-agent --help');
   t.is(result.code, 0, result.stderr);
   t.false(result.stderr.includes('STRAY'), result.stderr);
+});
+
+/** What Node prints when it loads NODE_EXTRA_CA_CERTS and cannot read the file: a sign that it loaded certificate authorities. */
+const EXTRA_CERTS_WARNING = 'Ignoring extra certs from';
+
+/** `node ARGS` with NODE_EXTRA_CA_CERTS naming a file that does not exist. */
+function runWithMissingExtraCerts(args: string[], env: Record<string, string> = {}): Promise<ProcessResult> {
+  const child = spawn(process.execPath, args, { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env, NODE_EXTRA_CA_CERTS: '/nonexistent/extra-ca.pem' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return within(collectOutput(child), 20_000, `node ${args.join(' ')}`);
+}
+
+test('an agent started as backends start it never loads certificate authorities: it trusts only the pinned certificate', async (t) => {
+  t.true((await runWithMissingExtraCerts(['-e', "require('node:tls').createSecureContext()"])).stderr.includes(EXTRA_CERTS_WARNING), 'this Node warns when it loads the missing extra certificates');
+  // Some Node versions (20) load NODE_EXTRA_CA_CERTS at start whatever the program does; the agent may add nothing to that.
+  const atStart = (await runWithMissingExtraCerts(['-e', '0'])).stderr.includes(EXTRA_CERTS_WARNING);
+  const cluster = await launchCluster({ workers: 0, credentials: null, logger: capturedLogger().logger });
+  t.teardown(() => cluster.close());
+  const ready = new Promise<void>((resolve) => cluster.on('agent-ready', () => resolve()));
+  const program = defaultAgentProgram();
+  const agent = runWithMissingExtraCerts([...program.nodeArgs, program.file, 'join'], { CREDFWD_JOIN: cluster.joinString, CREDFWD_AGENT_ID: 'pinned' });
+  await within(Promise.race([ready, agent.then((r) => { throw new Error(`the agent exited before it joined: ${r.stderr}`); })]), 20_000, 'the agent joined over its pinned TLS connection');
+  await cluster.close();
+  const { code, stderr } = await agent;
+  t.is(code, 0, stderr);
+  t.is(stderr.includes(EXTRA_CERTS_WARNING), atStart, stderr);
 });

@@ -1,6 +1,8 @@
 import test from 'ava';
 import { launchCluster } from '@credfwd/coordinator';
+import { spawnAgent } from './helpers/agents.ts';
 import { capturedLogger } from './helpers/captured-logger.ts';
+import { within } from './helpers/deadline.ts';
 import { descendantPids } from './helpers/processes.ts';
 
 test('close() revokes the cluster, stops running workloads and leaves no process behind', async (t) => {
@@ -35,4 +37,20 @@ test('launchCluster with zero workers opens a cluster that remote agents can joi
   t.regex(cluster.joinCommand, /^CREDFWD_JOIN='credfwd:\/\/127\.0\.0\.1:\d+\/c-[0-9a-f]+\?token=[\w-]{43}&pin=sha256:[0-9a-f]{64}' credfwd-agent join$/);
   t.deepEqual(await cluster.run(['true']), []);
   await cluster.close();
+});
+
+// Serial: its agent must be gone before the test above counts the processes it started.
+test.serial('close() right after an agent joined still revokes it: the agent exits at once instead of reconnecting to a closed coordinator', async (t) => {
+  const cluster = await launchCluster({ workers: 0, credentials: null, logger: capturedLogger().logger });
+  t.teardown(() => cluster.close());
+  const joined = new Promise<void>((resolve) => cluster.on('agent-ready', () => resolve()));
+  const agent = spawnAgent(cluster.joinString, 'external');
+  t.teardown(() => { agent.child.kill('SIGKILL'); });
+  await within(Promise.race([joined, agent.result.then((r) => { throw new Error(`the agent exited before it joined: ${r.stderr}`); })]), 20_000, 'the agent joined');
+  // Closing in the same tick as the join: the revocation frame must not be cut off by the connection's end.
+  await cluster.close();
+  const ended = await within(agent.result, 10_000, 'the revoked agent exited (a dropped link would have it reconnect for minutes)');
+  t.is(ended.code, 0, ended.stderr);
+  t.regex(ended.stderr, /revoked/);
+  t.notRegex(ended.stderr, /reconnecting/);
 });

@@ -8,6 +8,7 @@ import { CloseCode, errorMessage, HANDSHAKE_TIMEOUT_MS, HEARTBEAT_INTERVAL_MS, t
 import { AdmissionControl, type AdmissionLimits } from './admission-control.ts';
 import { createAgentServer } from './agent-server.ts';
 import { AgentSession, type AgentSessionContext, type SessionCluster } from './agent-session.ts';
+import { CLOSE_FRAME_GRACE_MS, closeFramesDelivered } from './closing-sockets.ts';
 import { readySessions, runnableSessions, statusOf, type AgentStatus, type ClusterEntry } from './cluster-entry.ts';
 import { pushCredentials, pushInBatches, type CurrentCredentials } from './credential-push.ts';
 import { Heartbeat } from './heartbeat.ts';
@@ -188,6 +189,7 @@ export class AgentHub extends EventEmitter<HubEvents> {
     } else {
       for (const clusterId of [...this.#clusters.keys()]) this.removeCluster(clusterId);
     }
+    await closeFramesDelivered([...this.#sessions].map((session) => session.socket), CLOSE_FRAME_GRACE_MS);
     for (const session of this.#sessions) session.socket.terminate();
     this.#wss.close();
     if (!this.#server.listening) return;
