@@ -180,7 +180,8 @@ export class AgentHub extends EventEmitter<HubEvents> {
    * Closes every connection and the listener. Idempotent. By default every
    * cluster is revoked (4403: agents wipe credentials and exit); a replica
    * leaving a service passes `revoke: false`, and its agents are told 1012
-   * and reconnect to another replica.
+   * and reconnect to another replica. Waits up to CLOSE_FRAME_GRACE_MS for
+   * the agents to answer before it cuts their connections.
    */
   async close(options: { revoke?: boolean } = {}): Promise<void> {
     this.#heartbeat.close();
