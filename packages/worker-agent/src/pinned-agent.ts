@@ -29,7 +29,7 @@ export class PinnedAgent extends Agent {
       servername: isIP(host) ? '' : host,
       rejectUnauthorized: false,
       // No certificate authority is ever asked: an empty list keeps Node from
-      // loading its ~140 root certificates (and NODE_EXTRA_CA_CERTS) into
+      // loading its bundled root certificates (and NODE_EXTRA_CA_CERTS) into
       // this context, which it would otherwise parse at the first connect.
       ca: [],
     });
