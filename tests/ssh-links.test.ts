@@ -34,7 +34,7 @@ const READY_MS = 30_000;
 const LEFTOVER_MS = 15_000;
 /** ssh declares a link dead after 2 unanswered keepalives a second apart. */
 const SHORT_KEEPALIVE = ['ServerAliveInterval=1', 'ServerAliveCountMax=2'];
-/** How long the link stays cut: the outage itself, not a wait for anything (CREDFWD_SSH_CUT_MS=30000 for the issue's 30 s). */
+/** How long the link stays cut at least: the outage itself, not a wait for anything (CREDFWD_SSH_CUT_MS=30000 for the issue's 30 s). */
 const CUT_MS = Number(process.env.CREDFWD_SSH_CUT_MS ?? 7_000);
 /** Re-dial backoff (≤ 10 s) plus the agent's own (≤ 5 s) plus the dropped session's sshd letting the port go. */
 const HEALED_MS = 30_000;
@@ -152,14 +152,16 @@ test(title('a link cut for seconds heals: the agent serves its held credentials 
   const cutAt = Date.now();
   await h2.setLink(false);
   t.teardown(() => h2.setLink(true));
-  await pollUntil(async () => !cluster.coordinator.hub.readyAgents(cluster.record.id).includes(id), CUT_MS, 'the coordinator never saw h2\'s agent go');
+  await pollUntil(async () => !cluster.coordinator.hub.readyAgents(cluster.record.id).includes(id), READY_MS, 'the coordinator never saw h2\'s agent go');
   // boto3 on the cut host, as a workload there would call it: the agent answers with what it holds.
   const { stdout } = await run('ip', ['netns', 'exec', h2.namespace, 'env', '-i', `PATH=${process.env.PATH}`, ...environ,
     'python3', '-c', 'import boto3; print(boto3.Session().get_credentials().get_frozen_credentials().access_key)']);
   t.regex(stdout.trim(), /^[A-Z0-9]{16,}$/, 'boto3 got credentials from the agent during the cut');
   t.true(await alive(agentPid!) && await alive(workload!), 'agent and workload run on during the cut');
-  t.true(Date.now() - cutAt < CUT_MS, 'checked while the link was still cut');
-  await delay(CUT_MS - (Date.now() - cutAt));
+  // The link comes back once the checks above are done, and not before CUT_MS: on a slow machine the outage lasts
+  // longer, and the checks still fall inside it.
+  await delay(Math.max(0, CUT_MS - (Date.now() - cutAt)));
+  t.log(`the link was cut for ${Date.now() - cutAt} ms`);
   await h2.setLink(true);
   const healedAt = Date.now();
 
