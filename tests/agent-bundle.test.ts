@@ -5,8 +5,9 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, parse } from 'node:path';
-import { launchCluster, type Cluster } from '@credfwd/coordinator';
+import { launchCluster } from '@credfwd/coordinator';
 import { writeAgentBundle } from '../packages/coordinator/src/backends/agent-bundle.ts';
+import { clusterAgentReady, readyUnlessExited } from './helpers/agents.ts';
 import { capturedLogger } from './helpers/captured-logger.ts';
 import { within } from './helpers/deadline.ts';
 import { assumeRoleViaCli, createIamUser, startMoto, type Moto, type TemporaryCredentials } from './helpers/moto.ts';
@@ -60,15 +61,6 @@ function runBundle(t: ExecutionContext, file: string, args: string[], env: Recor
   return { child, result };
 }
 
-/** Call before the agent starts: resolves once it holds the cluster's credentials (or joined, in null mode). */
-function agentReady(cluster: Cluster, agentId: string): Promise<void> {
-  return new Promise((resolve) => {
-    cluster.on('agent-ready', (id) => {
-      if (id === agentId) resolve();
-    });
-  });
-}
-
 /** Directories a bare `import 'x'` from `file` would search; none may hold packages for the run to prove anything. */
 function nodeModulesAbove(file: string): string[] {
   const found: string[] = [];
@@ -86,9 +78,9 @@ onSystemNode('the one-file agent, alone in a directory under the system Node 20,
   t.deepEqual(nodeModulesAbove(file), [], 'no node_modules the bundle could borrow from');
   const cluster = await launchCluster({ workers: 0, region: 'us-east-1', environ: { AWS_ENDPOINT_URL: t.context.moto.url }, logger: capturedLogger().logger });
   t.teardown(() => cluster.close());
-  const ready = agentReady(cluster, 'bundled');
+  const ready = clusterAgentReady(cluster, 'bundled');
   const agent = runBundle(t, file, ['join'], { CREDFWD_JOIN: cluster.joinString, CREDFWD_AGENT_ID: 'bundled', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' });
-  await within(Promise.race([ready, agent.result.then((r) => { throw new Error(`the bundled agent exited (${r.code ?? r.signal}): ${r.stderr}`); })]), 20_000, 'the bundled agent held the cluster\'s credentials');
+  await within(readyUnlessExited(ready, agent.result), 20_000, 'the bundled agent held the cluster\'s credentials');
   const [result, ...others] = await cluster.run(['aws', 'sts', 'get-caller-identity', '--output', 'json']);
   t.is(others.length, 0);
   t.is(result?.worker, 'bundled');
@@ -105,7 +97,7 @@ onSystemNode('the one-file agent under the system Node 20 takes its join string 
   const file = await bundleAlone(t);
   const cluster = await launchCluster({ workers: 0, credentials: null, logger: capturedLogger().logger });
   t.teardown(() => cluster.close());
-  const ready = agentReady(cluster, 'piped');
+  const ready = clusterAgentReady(cluster, 'piped');
   const agent = runBundle(t, file, ['join', '--stdin'], { CREDFWD_AGENT_ID: 'piped' });
   agent.child.stdin?.write(`${cluster.joinString}\n`);
   await within(ready, 20_000, 'the agent that read its join string from stdin joined');

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { launchCluster } from '@credfwd/coordinator';
-import { spawnAgent } from './helpers/agents.ts';
+import { clusterAgentReady, readyUnlessExited, spawnAgent } from './helpers/agents.ts';
 import { capturedLogger } from './helpers/captured-logger.ts';
 import { within } from './helpers/deadline.ts';
 import { descendantPids } from './helpers/processes.ts';
@@ -43,10 +43,10 @@ test('launchCluster with zero workers opens a cluster that remote agents can joi
 test.serial('close() right after an agent joined still revokes it: the agent exits at once instead of reconnecting to a closed coordinator', async (t) => {
   const cluster = await launchCluster({ workers: 0, credentials: null, logger: capturedLogger().logger });
   t.teardown(() => cluster.close());
-  const joined = new Promise<void>((resolve) => cluster.on('agent-ready', () => resolve()));
+  const joined = clusterAgentReady(cluster, 'external');
   const agent = spawnAgent(cluster.joinString, 'external');
   t.teardown(() => { agent.child.kill('SIGKILL'); });
-  await within(Promise.race([joined, agent.result.then((r) => { throw new Error(`the agent exited before it joined: ${r.stderr}`); })]), 20_000, 'the agent joined');
+  await within(readyUnlessExited(joined, agent.result), 20_000, 'the agent joined');
   // Closing in the same tick as the join: the revocation frame must not be cut off by the connection's end.
   await cluster.close();
   const ended = await within(agent.result, 10_000, 'the revoked agent exited (a dropped link would have it reconnect for minutes)');

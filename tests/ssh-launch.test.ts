@@ -65,7 +65,7 @@ async function launch(t: ExecutionContext<Context>, cluster: ClusterOptions, cho
   agents = await new SshBackend({
     hosts: t.context.hosts.hosts.map((h) => h.alias),
     ssh: { configFile: t.context.hosts.configFile },
-    program: { file: t.context.agentFile, nodeArgs: defaultAgentProgram().nodeArgs },
+    program: defaultAgentProgram(),
     ...(choices.workersPerHost ? { workersPerHost: choices.workersPerHost } : {}),
   }).start({
     clusterId: record.id,

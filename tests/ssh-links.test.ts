@@ -4,7 +4,7 @@ import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { Coordinator, defaultAgentProgram, type ClusterOptions, type ClusterRecord, type CredfwdError } from '@credfwd/coordinator';
+import { Coordinator, defaultAgentProgram, type AgentProgram, type ClusterOptions, type ClusterRecord, type CredfwdError } from '@credfwd/coordinator';
 import { SshBackend, type SshAgents } from '../packages/coordinator/src/backends/ssh/index.ts';
 import { capturedLogger } from './helpers/captured-logger.ts';
 import { within } from './helpers/deadline.ts';
@@ -21,7 +21,7 @@ import { sshHostsFixture, sshSuite, type SshHostsContext } from './helpers/ssh-s
  */
 
 interface Context extends SshHostsContext {
-  agentFile: string;
+  program: AgentProgram;
 }
 
 // Never a silent pass: without root or sshd every test is skipped with the reason in its title.
@@ -43,7 +43,7 @@ const run = promisify(execFile);
 if (!unavailable) {
   base.before((t) => {
     // What `pnpm build` made and `credfwd launch --hosts` uploads: AGENT_BUNDLE_MISSING says to build first.
-    t.context.agentFile = defaultAgentProgram().file;
+    t.context.program = defaultAgentProgram();
   });
 }
 
@@ -80,7 +80,7 @@ async function launch(t: ExecutionContext<Context>, cluster: ClusterOptions, giv
   agents = await new SshBackend({
     hosts: hosts.hosts.map((h) => h.alias),
     ssh: { configFile: hosts.configFile, options: SHORT_KEEPALIVE },
-    program: { file: t.context.agentFile, nodeArgs: defaultAgentProgram().nodeArgs },
+    program: t.context.program,
     giveUpAfterSeconds,
   }).start({ clusterId: record.id, joinString: record.joinString, coordinatorAddress: coordinator.address, direct: false, logger });
   agents.onUnexpectedExit((error) => lost.push(error));

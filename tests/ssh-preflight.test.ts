@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Coordinator, CredfwdError, defaultAgentProgram, type ErrorCode } from '@credfwd/coordinator';
+import { Coordinator, CredfwdError, defaultAgentProgram, type AgentProgram, type ErrorCode } from '@credfwd/coordinator';
 import { SshBackend, type SshBackendOptions, type SshAgents } from '../packages/coordinator/src/backends/ssh/index.ts';
 import { capturedLogger } from './helpers/captured-logger.ts';
 import { within } from './helpers/deadline.ts';
@@ -13,7 +13,7 @@ import { sshSuite } from './helpers/ssh-suite.ts';
 interface Context {
   hosts: SshHosts;
   coordinator: Coordinator;
-  agentFile: string;
+  program: AgentProgram;
   scratch: string;
 }
 
@@ -40,7 +40,7 @@ if (!unavailable) {
     ]);
     t.context.coordinator = await Coordinator.start({ logger: capturedLogger().logger, listen: '127.0.0.1:0' });
     // What `pnpm build` made and `credfwd launch --hosts` uploads: AGENT_BUNDLE_MISSING says to build first.
-    t.context.agentFile = defaultAgentProgram().file;
+    t.context.program = defaultAgentProgram();
   });
 
   base.after.always(async (t) => {
@@ -61,7 +61,7 @@ async function start(t: ExecutionContext<Context>, hosts: string[], options: Par
   return new SshBackend({
     hosts,
     ssh: { configFile: t.context.hosts.configFile, connectTimeoutSeconds: 5 },
-    program: { file: t.context.agentFile, nodeArgs: defaultAgentProgram().nodeArgs },
+    program: t.context.program,
     ...options,
   }).start({ clusterId: record.id, joinString: record.joinString, coordinatorAddress: coordinator.address, direct: false, logger: capturedLogger().logger });
 }

@@ -1,6 +1,6 @@
 import type { ExecutionContext } from 'ava';
 import type { ChildProcess } from 'node:child_process';
-import type { Coordinator } from '@credfwd/coordinator';
+import type { Cluster, Coordinator } from '@credfwd/coordinator';
 import { AGENT_BIN, spawnNode } from './credfwd-cli.ts';
 import { collectOutput, type ProcessResult } from './processes.ts';
 
@@ -39,4 +39,18 @@ export function agentReady(coordinator: Coordinator, clusterId: string, agentId:
 export async function assertLegitStillServed(t: ExecutionContext, coordinator: Coordinator, clusterId: string): Promise<void> {
   const results = await coordinator.run(clusterId, ['sh', '-c', 'echo alive']);
   t.deepEqual(results.map((r) => [r.worker, r.exitCode, r.stdout]), [['legit', 0, 'alive\n']]);
+}
+
+/** Call before the agent starts: resolves once it holds the cluster's credentials (or joined, in null mode). */
+export function clusterAgentReady(cluster: Cluster, agentId: string): Promise<void> {
+  return new Promise((resolve) => {
+    cluster.on('agent-ready', (id) => {
+      if (id === agentId) resolve();
+    });
+  });
+}
+
+/** `ready`, unless the agent exits first: then a rejection carrying its stderr, rather than a wait until the deadline. */
+export function readyUnlessExited(ready: Promise<void>, exited: Promise<ProcessResult>): Promise<void> {
+  return Promise.race([ready, exited.then((r) => { throw new Error(`the agent exited (${r.code ?? r.signal}) before it was ready: ${r.stderr}`); })]);
 }

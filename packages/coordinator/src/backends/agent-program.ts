@@ -19,7 +19,7 @@ export interface AgentProgram {
  * certificate authorities to OpenSSL, which loads them only for a context that
  * asks. Workloads do not inherit Node options.
  */
-export const AGENT_NODE_ARGS: readonly string[] = ['--use-openssl-ca'];
+const AGENT_NODE_ARGS: readonly string[] = ['--use-openssl-ca'];
 
 /**
  * The agent this installation ships: the one-file bundle that `pnpm build`
