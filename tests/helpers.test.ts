@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { createServer, connect } from 'node:net';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import test from 'ava';
-import { freePort } from './helpers/free-port.ts';
+import { ephemeralRange, freePort } from './helpers/free-port.ts';
 import { assumeRoleViaCli, createIamUser, startMoto, type AwsKeys, type Moto } from './helpers/moto.ts';
 import { collectOutput, descendantPids } from './helpers/processes.ts';
 import { prefixFor, startRedis } from './helpers/redis.ts';
@@ -64,9 +64,11 @@ test.after.always(async () => {
   await moto?.stop();
 });
 
-test('freePort returns a port this process can listen on', async (t) => {
+test('freePort returns a port this process can listen on, outside the range listen(0) and outgoing connections take from', async (t) => {
   const port = await freePort();
+  const [low, high] = ephemeralRange();
   t.true(port > 0 && port < 65536);
+  t.true(port < low || port > high, `${port} is outside ${low}-${high}`);
   const server = createServer();
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -18,6 +18,13 @@ export interface HeartbeatContext {
  * ping, a one-way heartbeat (RFC 6455 5.5.3) that keeps the peer's watch
  * content and asks for no answer: answers that cannot be read pile up at the
  * peer, and ws drops a connection with 60 of them unsent.
+ *
+ * A beat that runs more than an interval late means this process stalled (a
+ * long GC, a starved CPU), not that the peers went quiet: their answers may
+ * be waiting unread, and a late timer runs before the socket is read again.
+ * That beat judges nobody; it pings again, and the next beat judges, late or
+ * not, so that a process stalling over and over still drops dead peers. The
+ * agent's watch forgives its own stalls the same way.
  */
 export class Heartbeat {
   readonly #context: HeartbeatContext;
@@ -26,6 +33,8 @@ export class Heartbeat {
   // One listener for every socket (ws calls it with the socket as `this`): a closure per socket would be held per agent.
   readonly #markAlive: (this: WebSocket) => void;
   #timer: NodeJS.Timeout | undefined;
+  #lastBeatAt = 0;
+  #forgaveStall = false;
 
   constructor(context: HeartbeatContext, intervalMs: number) {
     this.#context = context;
@@ -45,6 +54,7 @@ export class Heartbeat {
 
   start(): void {
     if (this.#timer) return;
+    this.#lastBeatAt = performance.now();
     this.#timer = setInterval(() => this.#beat(), this.#intervalMs);
     this.#timer.unref();
   }
@@ -55,13 +65,17 @@ export class Heartbeat {
   }
 
   #beat(): void {
+    const now = performance.now();
+    const stalled = now - this.#lastBeatAt > 2 * this.#intervalMs && !this.#forgaveStall;
+    this.#forgaveStall = stalled;
+    this.#lastBeatAt = now;
     for (const socket of this.#context.sockets()) {
       if (socket.isPaused) {
         this.#alive.set(socket, true);
         socket.pong();
         continue;
       }
-      if (this.#alive.get(socket) === false) {
+      if (this.#alive.get(socket) === false && !stalled) {
         socket.terminate();
         continue;
       }
