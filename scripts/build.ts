@@ -9,12 +9,13 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { createRequire, isBuiltin } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type Plugin } from 'esbuild';
 import { AGENT_BUNDLE_BANNER } from './agent-bundle-banner.ts';
 
+const requireAtBuild = createRequire(import.meta.url);
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const PACKAGES = ['shared', 'worker-agent', 'coordinator'].map((name) => join(ROOT, 'packages', name));
 const AGENT = join(ROOT, 'packages', 'worker-agent');
@@ -23,18 +24,70 @@ const AGENT = join(ROOT, 'packages', 'worker-agent');
 const AGENT_BUNDLE = join(AGENT, 'dist', 'credfwd-agent.mjs');
 
 /**
- * Node's own modules are required, never imported, by the bundle. An ES
- * import of a builtin reads every one of its exports, which runs the lazy
- * getters behind them: `node:crypto`'s `webcrypto` loads WebCrypto, `node:net`'s
- * `BlockList` and `SocketAddress` theirs, `node:fs`'s `promises` its module.
- * require() leaves them unloaded: 0.3 MiB less idle RSS, and less CPU to load
- * the bundle (bench/analysis.md, "Agent idle RSS against bare node").
+ * Node's modules that an idle agent never uses: each is required on its first
+ * use instead of at start. ws compresses nothing (the agent turns
+ * permessage-deflate off) and reads `querystring` only for URLs with a user;
+ * sonic-boom asserts only on a bad file descriptor; workloads, their process
+ * tree and the files the agent writes for them come with the first task.
  */
-const requireBuiltins: Plugin = {
-  name: 'require-builtins',
+const ON_FIRST_USE = new Set(['assert', 'child_process', 'fs/promises', 'querystring', 'timers/promises', 'zlib']);
+
+/**
+ * What the bundle has in place of a Node module: an object of getters over
+ * it. esbuild's ES-module interop reads the property descriptor of every
+ * export, and Node 22 defines some exports as lazy data properties whose
+ * descriptor loads the module behind them: `util.setTraceSigInt` loads
+ * `worker_threads`, `util.diff` the assert diff, `fs.Dir` the directory
+ * streams. An ES import instead of require() would read every export's value
+ * (`node:crypto`'s `webcrypto` loads WebCrypto). The names of a module loaded
+ * on first use come from the Node running the build.
+ */
+function builtinModule(name: string): string {
+  const specifier = JSON.stringify(`node:${name}`);
+  if (!ON_FIRST_USE.has(name)) {
+    return `const builtin = require(${specifier});
+for (const key of Object.getOwnPropertyNames(builtin)) Object.defineProperty(module.exports, key, { get: () => builtin[key], enumerable: true });`;
+  }
+  const real: unknown = requireAtBuild(`node:${name}`);
+  const names = Object.getOwnPropertyNames(real);
+  return `let builtin;
+const load = () => (builtin ??= require(${specifier}));
+${typeof real === 'function' ? 'module.exports = (...args) => load()(...args);' : ''}
+for (const key of ${JSON.stringify(names)}) if (!Object.hasOwn(module.exports, key)) Object.defineProperty(module.exports, key, { get: () => load()[key], enumerable: true });`;
+}
+
+const builtinExports: Plugin = {
+  name: 'builtin-exports',
   setup(build) {
-    build.onResolve({ filter: /^node:/ }, (args) => (args.kind === 'import-statement' || args.kind === 'dynamic-import' ? { path: args.path, namespace: 'builtin' } : { path: args.path, external: true }));
-    build.onLoad({ filter: /.*/, namespace: 'builtin' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: 'js' }));
+    build.onResolve({ filter: /^(node:)?[a-z_/]+$/ }, (args) => {
+      if (!isBuiltin(args.path)) return undefined;
+      // The stand-in's own require() of the module is Node's.
+      if (args.namespace === 'builtin') return { path: args.path, external: true };
+      const name = args.path.replace(/^node:/, '');
+      const imported = args.kind === 'import-statement' || args.kind === 'dynamic-import';
+      return imported || ON_FIRST_USE.has(name) ? { path: name, namespace: 'builtin' } : { path: args.path, external: true };
+    });
+    build.onLoad({ filter: /.*/, namespace: 'builtin' }, (args) => ({ contents: builtinModule(args.path), loader: 'js' }));
+  },
+};
+
+/**
+ * pino's transports run log shipping in a worker thread (thread-stream,
+ * `worker_threads`); the agent logs to stderr synchronously
+ * (`shared/src/logger.ts`) and never asks for one. pino reads `isMainThread`
+ * only to flush an asynchronous destination at exit, and the one-file agent
+ * always runs on a process's main thread.
+ */
+const pinoWithoutTransports: Plugin = {
+  name: 'pino-without-transports',
+  setup(build) {
+    build.onResolve({ filter: /^\.\/(lib\/)?transport$/ }, (args) => (/[/\\]pino[/\\]/.test(args.importer) ? { path: 'transport', namespace: 'pino-trimmed' } : undefined));
+    build.onResolve({ filter: /^worker_threads$/ }, (args) => (/[/\\]pino[/\\]lib[/\\]tools\.js$/.test(args.importer) ? { path: 'worker_threads', namespace: 'pino-trimmed' } : undefined));
+    build.onLoad({ filter: /^transport$/, namespace: 'pino-trimmed' }, () => ({
+      contents: `module.exports = () => { throw new Error('pino transports are not part of the one-file agent, which logs to stderr'); };`,
+      loader: 'js',
+    }));
+    build.onLoad({ filter: /^worker_threads$/, namespace: 'pino-trimmed' }, () => ({ contents: 'module.exports = { isMainThread: true };', loader: 'js' }));
   },
 };
 
@@ -68,7 +121,7 @@ async function bundleAgent(): Promise<void> {
       banner: { js: AGENT_BUNDLE_BANNER },
       minifyWhitespace: true,
       minifySyntax: true,
-      plugins: [requireBuiltins, withoutOptionalAddons],
+      plugins: [pinoWithoutTransports, builtinExports, withoutOptionalAddons],
       logLevel: 'warning',
     });
     renameSync(temporary, AGENT_BUNDLE);
@@ -79,7 +132,7 @@ async function bundleAgent(): Promise<void> {
 
 function compile(): void {
   // typescript exports no path to its command; it sits beside package.json.
-  const tsc = join(dirname(createRequire(import.meta.url).resolve('typescript/package.json')), 'bin', 'tsc');
+  const tsc = join(dirname(requireAtBuild.resolve('typescript/package.json')), 'bin', 'tsc');
   const run = spawnSync(process.execPath, [tsc, '--build', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
   if (run.status !== 0) throw new Error(`tsc --build failed (exit ${run.status ?? run.signal})`);
 }

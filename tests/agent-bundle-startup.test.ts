@@ -1,4 +1,4 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -68,3 +68,60 @@ test('an agent started as backends start it never loads certificate authorities:
   t.is(code, 0, stderr);
   t.is(stderr.includes(EXTRA_CERTS_WARNING), atStart, stderr);
 });
+
+/**
+ * Node's modules an agent holding credentials has no use for until a task
+ * runs or never: they stay unloaded, and those of tasks load on first use.
+ * `worker_threads`, the assert diff and directory streams are what esbuild's
+ * interop would load through Node 22's lazy exports; perf_hooks is what
+ * `performance` loads.
+ */
+const UNUSED_WHEN_IDLE = ['child_process', 'worker_threads', 'zlib', 'assert', 'perf_hooks', 'internal/fs/dir', 'internal/util/diff', 'internal/readline/interface'].map((name) => `NativeModule ${name}`);
+
+/** Starts the one-file agent as backends do under `node`, joined to a forward-mode cluster; resolves with what it loaded once revoked. */
+async function loadedByAgent(t: ExecutionContext, node: string, task: string[] | undefined): Promise<string[]> {
+  const expiration = new Date(Date.now() + 3_600_000);
+  const cluster = await launchCluster({
+    workers: 0,
+    credentials: 'forward',
+    launcher: async () => ({ accessKeyId: 'ASIALAZYMODULES00001', secretAccessKey: 'lazy-secret', sessionToken: 'lazy-token', expiration }),
+    logger: capturedLogger().logger,
+  });
+  t.teardown(() => cluster.close());
+  const ready = clusterAgentReady(cluster, 'lazy');
+  const program = defaultAgentProgram();
+  const child = spawn(node, [...program.nodeArgs, '--import', REPORT_LOADED, program.file, 'join'], {
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', CREDFWD_JOIN: cluster.joinString, CREDFWD_AGENT_ID: 'lazy' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = collectOutput(child);
+  await within(readyUnlessExited(ready, exited), 20_000, 'the agent holding its credentials');
+  if (task) {
+    const [result] = await cluster.run(task);
+    t.is(result?.exitCode, 0, result?.stderr);
+  }
+  await cluster.close();
+  const { code, stderr } = await within(exited, 20_000, 'the revoked agent exiting');
+  t.is(code, 0, stderr);
+  return JSON.parse(/LOADED (.*)$/m.exec(stderr)?.[1] ?? '[]') as string[];
+}
+
+/** What `node` loads for an empty ES module file: Node 20's loader, for one, loads `fs/promises` and with it readline. */
+async function loadedByEmptyModule(t: ExecutionContext, node: string): Promise<string[]> {
+  const dir = await mkdtemp(join(tmpdir(), 'credfwd-empty-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(join(dir, 'empty.mjs'), 'export {};\n');
+  const result = await within(collectOutput(spawn(node, ['--import', REPORT_LOADED, join(dir, 'empty.mjs')], { stdio: ['ignore', 'pipe', 'pipe'] })), 15_000, 'an empty ES module');
+  return JSON.parse(/LOADED (.*)$/m.exec(result.stderr)?.[1] ?? '[]') as string[];
+}
+
+for (const node of [process.execPath, '/usr/bin/node']) {
+  test(`an agent holding credentials loads none of Node's modules that only tasks or nothing use, and loads them for its first task (${node})`, async (t) => {
+    const floor = await loadedByEmptyModule(t, node);
+    const idle = await loadedByAgent(t, node, undefined);
+    t.true(idle.includes('NativeModule _http_server'), 'the report lists what the agent loaded: its credentials endpoint');
+    t.deepEqual(UNUSED_WHEN_IDLE.filter((name) => idle.includes(name) && !floor.includes(name)), []);
+    const busy = await loadedByAgent(t, node, ['sh', '-c', 'test "$AWS_ACCESS_KEY_ID" = ASIALAZYMODULES00001']);
+    t.true(busy.includes('NativeModule child_process'), 'a task loads child_process on its first use');
+  });
+}

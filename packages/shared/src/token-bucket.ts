@@ -1,3 +1,5 @@
+import { monotonicMs } from './monotonic-clock.ts';
+
 export interface TokenBucketOptions {
   /** Tokens added per second. */
   ratePerSecond: number;
@@ -19,7 +21,7 @@ export class TokenBucket {
     if (!(options.ratePerSecond > 0) || !(options.burst >= 1)) throw new RangeError('a token bucket needs a positive rate and a burst of at least 1');
     this.#rate = options.ratePerSecond;
     this.#burst = options.burst;
-    this.#now = options.now ?? (() => performance.now());
+    this.#now = options.now ?? monotonicMs;
     this.#tokens = options.burst;
     this.#last = this.#now();
   }

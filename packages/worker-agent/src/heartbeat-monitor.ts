@@ -1,3 +1,5 @@
+import { monotonicMs } from '@credfwd/shared';
+
 /**
  * Notices a silent peer: the coordinator pings every interval, and two
  * intervals without one mean the connection is gone even if TCP has not noticed.
@@ -37,9 +39,9 @@ export class HeartbeatMonitor {
 
   #arm(delayMs: number, forgiveStall: boolean): void {
     clearTimeout(this.#timer);
-    const due = performance.now() + delayMs;
+    const due = monotonicMs() + delayMs;
     this.#timer = setTimeout(() => {
-      const stalled = performance.now() - due > this.#intervalMs;
+      const stalled = monotonicMs() - due > this.#intervalMs;
       if (stalled && forgiveStall) {
         this.#arm(this.#intervalMs, false);
         return;

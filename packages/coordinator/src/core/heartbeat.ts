@@ -1,4 +1,5 @@
 import type { WebSocket } from 'ws';
+import { monotonicMs } from '@credfwd/shared';
 
 /** What a heartbeat needs of its owner: the sockets to watch. */
 export interface HeartbeatContext {
@@ -54,7 +55,7 @@ export class Heartbeat {
 
   start(): void {
     if (this.#timer) return;
-    this.#lastBeatAt = performance.now();
+    this.#lastBeatAt = monotonicMs();
     this.#timer = setInterval(() => this.#beat(), this.#intervalMs);
     this.#timer.unref();
   }
@@ -65,7 +66,7 @@ export class Heartbeat {
   }
 
   #beat(): void {
-    const now = performance.now();
+    const now = monotonicMs();
     const stalled = now - this.#lastBeatAt > 2 * this.#intervalMs && !this.#forgaveStall;
     this.#forgaveStall = stalled;
     this.#lastBeatAt = now;
