@@ -32,28 +32,48 @@ const AGENT_BUNDLE = join(AGENT, 'dist', 'credfwd-agent.mjs');
  */
 const ON_FIRST_USE = new Set(['assert', 'child_process', 'fs/promises', 'querystring', 'timers/promises', 'zlib']);
 
+/** A Node module's export names, as the Node running the build has them; `functionsOnly` leaves out its other values. */
+function exportNames(name: string, functionsOnly = false): string[] {
+  const real = requireAtBuild(`node:${name}`) as Record<string, unknown>;
+  return Object.getOwnPropertyNames(real).filter((key) => /^[A-Za-z_$][\w$]*$/.test(key) && key !== 'default' && (!functionsOnly || typeof real[key] === 'function'));
+}
+
 /**
- * What the bundle has in place of a Node module: an object of getters over
- * it. esbuild's ES-module interop reads the property descriptor of every
- * export, and Node 22 defines some exports as lazy data properties whose
- * descriptor loads the module behind them: `util.setTraceSigInt` loads
- * `worker_threads`, `util.diff` the assert diff, `fs.Dir` the directory
- * streams. An ES import instead of require() would read every export's value
- * (`node:crypto`'s `webcrypto` loads WebCrypto). The names of a module loaded
- * on first use come from the Node running the build.
+ * What the bundle's own code imports in place of a Node module: an ES module
+ * with one export per name, each read when the bundle starts (or a function
+ * that loads the module on its first call) and dropped by esbuild when
+ * nothing imports it. esbuild's interop for a CommonJS module would instead
+ * copy every export of every builtin into each importing file, as a getter
+ * closure each (2,400 of them, 0.3 MiB), reading every export's property
+ * descriptor as it went; and Node 22 defines some exports as lazy data
+ * properties whose descriptor loads the module behind them
+ * (`util.setTraceSigInt` loads `worker_threads`, `util.diff` the assert diff,
+ * `fs.Dir` the directory streams). An ES import of the builtin itself would
+ * read every export's value (`node:crypto`'s `webcrypto` loads WebCrypto).
  */
-function builtinModule(name: string): string {
+function importedBuiltin(name: string): string {
   const specifier = JSON.stringify(`node:${name}`);
-  if (!ON_FIRST_USE.has(name)) {
-    return `const builtin = require(${specifier});
-for (const key of Object.getOwnPropertyNames(builtin)) Object.defineProperty(module.exports, key, { get: () => builtin[key], enumerable: true });`;
-  }
-  const real: unknown = requireAtBuild(`node:${name}`);
-  const names = Object.getOwnPropertyNames(real);
+  const lazy = ON_FIRST_USE.has(name);
+  // A module loaded on first use lends only its functions: any other import of it fails the build.
+  const names = exportNames(name, lazy);
+  const head = lazy
+    ? `let builtin;
+const load = () => (builtin ??= require(${specifier}));
+const pick = (key) => (...args) => load()[key](...args);`
+    : `const builtin = require(${specifier});
+const pick = (key) => builtin[key];
+export default builtin;`;
+  return [head, ...names.map((key) => `const $${key} = /* @__PURE__ */ pick(${JSON.stringify(key)});\nexport { $${key} as ${key} };`)].join('\n');
+}
+
+/** What a dependency's require() of a module loaded on first use gets: an object of getters that load it. */
+function requiredBuiltin(name: string): string {
+  const specifier = JSON.stringify(`node:${name}`);
+  const callable = typeof requireAtBuild(`node:${name}`) === 'function';
   return `let builtin;
 const load = () => (builtin ??= require(${specifier}));
-${typeof real === 'function' ? 'module.exports = (...args) => load()(...args);' : ''}
-for (const key of ${JSON.stringify(names)}) if (!Object.hasOwn(module.exports, key)) Object.defineProperty(module.exports, key, { get: () => load()[key], enumerable: true });`;
+${callable ? 'module.exports = (...args) => load()(...args);' : ''}
+for (const key of ${JSON.stringify(exportNames(name))}) if (!Object.hasOwn(module.exports, key)) Object.defineProperty(module.exports, key, { get: () => load()[key], enumerable: true });`;
 }
 
 const builtinExports: Plugin = {
@@ -61,13 +81,14 @@ const builtinExports: Plugin = {
   setup(build) {
     build.onResolve({ filter: /^(node:)?[a-z_/]+$/ }, (args) => {
       if (!isBuiltin(args.path)) return undefined;
-      // The stand-in's own require() of the module is Node's.
-      if (args.namespace === 'builtin') return { path: args.path, external: true };
+      // A stand-in's own require() of the module is Node's.
+      if (args.namespace.startsWith('builtin')) return { path: args.path, external: true };
       const name = args.path.replace(/^node:/, '');
-      const imported = args.kind === 'import-statement' || args.kind === 'dynamic-import';
-      return imported || ON_FIRST_USE.has(name) ? { path: name, namespace: 'builtin' } : { path: args.path, external: true };
+      if (args.kind === 'import-statement' || args.kind === 'dynamic-import') return { path: name, namespace: 'builtin-imported' };
+      return ON_FIRST_USE.has(name) ? { path: name, namespace: 'builtin-required' } : { path: args.path, external: true };
     });
-    build.onLoad({ filter: /.*/, namespace: 'builtin' }, (args) => ({ contents: builtinModule(args.path), loader: 'js' }));
+    build.onLoad({ filter: /.*/, namespace: 'builtin-imported' }, (args) => ({ contents: importedBuiltin(args.path), loader: 'js' }));
+    build.onLoad({ filter: /.*/, namespace: 'builtin-required' }, (args) => ({ contents: requiredBuiltin(args.path), loader: 'js' }));
   },
 };
 
