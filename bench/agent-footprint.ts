@@ -19,6 +19,8 @@ const AGENT = defaultAgentProgram();
 /** The distribution's Node, as older worker images carry it: measured too when present. */
 const SYSTEM_NODE = '/usr/bin/node';
 const READY_DEADLINE_MS = 30_000;
+/** Agents (and bare Nodes) measured together under each Node binary. */
+const IDLE_AGENTS = 3;
 
 /** Idle RSS of the agent and of its floors, all run by the same Node binary at the same time. */
 export interface IdleFootprint {
@@ -72,10 +74,11 @@ function tlsClientScript(port: number): string {
 }
 
 /**
- * One agent joined to a role cluster on moto, holding credentials, beside a
- * bare `node` and a `node` holding one TLS connection, started at the same
- * moment by the same binary; all are read `idleMs` after the agent
- * acknowledged its credentials.
+ * Agents joined to a role cluster on moto, holding credentials, beside as
+ * many bare `node`s and a `node` holding one TLS connection, started at the
+ * same moment by the same binary; all are read `idleMs` after the last agent
+ * acknowledged its credentials. Agent and bare figures are medians: V8's
+ * memory reducer leaves an idle agent at one of two sizes about 1 MiB apart.
  */
 async function idleFootprint(node: string, idleMs: number, tlsPort: number, esmFile: string): Promise<IdleFootprint> {
   const cluster = await launchCluster({
@@ -87,22 +90,25 @@ async function idleFootprint(node: string, idleMs: number, tlsPort: number, esmF
   });
   const started: Tracked[] = [];
   try {
-    const ready = new Promise<void>((resolve) => cluster.on('agent-ready', () => resolve()));
-    const bare = spawnTracked(node, ['-e', 'setInterval(() => {}, 60_000)'], {});
+    let joined = 0;
+    const ready = new Promise<void>((resolve) => cluster.on('agent-ready', () => { if (++joined === IDLE_AGENTS) resolve(); }));
+    const bares = Array.from({ length: IDLE_AGENTS }, () => spawnTracked(node, ['-e', 'setInterval(() => {}, 60_000)'], {}));
     const tlsClient = spawnTracked(node, ['-e', tlsClientScript(tlsPort)], {});
     const esmTlsClient = spawnTracked(node, [esmFile], {});
-    const agent = spawnTracked(node, [...AGENT.nodeArgs, AGENT.file, 'join'], {
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', CREDFWD_JOIN: cluster.joinString, CREDFWD_AGENT_ID: 'footprint', CREDFWD_LOG_LEVEL: 'warn' },
-    });
-    started.push(bare, tlsClient, esmTlsClient, agent);
-    const exited = agent.exited.then(() => { throw new Error(`the agent exited before it was ready: ${agent.stderrTail()}`); });
-    await withDeadline(Promise.race([ready, exited]), READY_DEADLINE_MS, 'the agent holding its credentials');
+    const agents = Array.from({ length: IDLE_AGENTS }, (_, i) => spawnTracked(node, [...AGENT.nodeArgs, AGENT.file, 'join'], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', CREDFWD_JOIN: cluster.joinString, CREDFWD_AGENT_ID: `footprint-${i}`, CREDFWD_LOG_LEVEL: 'warn' },
+    }));
+    started.push(...bares, tlsClient, esmTlsClient, ...agents);
+    const exited = Promise.race(agents.map((agent) => agent.exited.then(() => { throw new Error(`an agent exited before it was ready: ${agent.stderrTail()}`); })));
+    await withDeadline(Promise.race([ready, exited]), READY_DEADLINE_MS, `${IDLE_AGENTS} agents holding their credentials`);
     await sleep(idleMs);
-    const [agentBytes, bareBytes, tlsClientBytes, esmTlsClientBytes] = await Promise.all([agent, bare, tlsClient, esmTlsClient].map((p) => {
+    const rss = (p: Tracked): Promise<number> => {
       if (p.child.pid === undefined) throw new Error('a process did not start');
       return residentBytes(p.child.pid);
-    }));
-    return { nodeVersion: nodeVersion(node), agentBytes: agentBytes ?? Number.NaN, bareBytes: bareBytes ?? Number.NaN, tlsClientBytes: tlsClientBytes ?? Number.NaN, esmTlsClientBytes: esmTlsClientBytes ?? Number.NaN };
+    };
+    const median = async (ps: Tracked[]): Promise<number> => summarise(await Promise.all(ps.map(rss))).p50;
+    const [agentBytes, bareBytes, tlsClientBytes, esmTlsClientBytes] = await Promise.all([median(agents), median(bares), rss(tlsClient), rss(esmTlsClient)]);
+    return { nodeVersion: nodeVersion(node), agentBytes, bareBytes, tlsClientBytes, esmTlsClientBytes };
   } finally {
     await Promise.all(started.map((p) => p.stop()));
     await cluster.close();
