@@ -32,10 +32,14 @@ const AGENT_BUNDLE = join(AGENT, 'dist', 'credfwd-agent.mjs');
  */
 const ON_FIRST_USE = new Set(['assert', 'child_process', 'fs/promises', 'querystring', 'timers/promises', 'zlib']);
 
-/** A Node module's export names, as the Node running the build has them; `functionsOnly` leaves out its other values. */
+/**
+ * A Node module's export names, as the Node running the build has them;
+ * `functionsOnly` leaves out its other values and its classes (which Node
+ * names in PascalCase).
+ */
 function exportNames(name: string, functionsOnly = false): string[] {
   const real = requireAtBuild(`node:${name}`) as Record<string, unknown>;
-  return Object.getOwnPropertyNames(real).filter((key) => /^[A-Za-z_$][\w$]*$/.test(key) && key !== 'default' && (!functionsOnly || typeof real[key] === 'function'));
+  return Object.getOwnPropertyNames(real).filter((key) => /^[A-Za-z_$][\w$]*$/.test(key) && key !== 'default' && (!functionsOnly || (typeof real[key] === 'function' && /^[a-z]/.test(key))));
 }
 
 /**
@@ -44,7 +48,7 @@ function exportNames(name: string, functionsOnly = false): string[] {
  * that loads the module on its first call) and dropped by esbuild when
  * nothing imports it. esbuild's interop for a CommonJS module would instead
  * copy every export of every builtin into each importing file, as a getter
- * closure each (2,400 of them, 0.3 MiB), reading every export's property
+ * closure each (2,400 of them, 0.4 MiB of heap), reading every export's property
  * descriptor as it went; and Node 22 defines some exports as lazy data
  * properties whose descriptor loads the module behind them
  * (`util.setTraceSigInt` loads `worker_threads`, `util.diff` the assert diff,
@@ -54,7 +58,7 @@ function exportNames(name: string, functionsOnly = false): string[] {
 function importedBuiltin(name: string): string {
   const specifier = JSON.stringify(`node:${name}`);
   const lazy = ON_FIRST_USE.has(name);
-  // A module loaded on first use lends only its functions: any other import of it fails the build.
+  // A module loaded on first use lends only functions to call, which a stand-in can defer: importing anything else from it fails the build.
   const names = exportNames(name, lazy);
   const head = lazy
     ? `let builtin;
