@@ -18,12 +18,17 @@ const UNUSED = ['NativeModule internal/crypto/webcrypto', 'NativeModule internal
 // Printed at exit by a preloaded module: which of Node's modules the agent loaded.
 const REPORT_LOADED = `data:text/javascript,process.on('exit', () => process.stderr.write('LOADED ' + JSON.stringify(process.moduleLoadList)))`;
 
+/** The modules REPORT_LOADED printed on `stderr`; none if it printed nothing. */
+function reportedLoaded(stderr: string): string[] {
+  return JSON.parse(/LOADED (.*)$/m.exec(stderr)?.[1] ?? '[]') as string[];
+}
+
 for (const node of [process.execPath, '/usr/bin/node']) {
   test(`the one-file agent requires Node's modules instead of importing them, so their unused parts stay unloaded (${node})`, async (t) => {
     const child = spawn(node, ['--import', REPORT_LOADED, BUNDLE, '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
     const result = await within(collectOutput(child), 15_000, 'credfwd-agent --help');
     t.is(result.code, 0, result.stderr);
-    const loaded = JSON.parse(/LOADED (.*)$/m.exec(result.stderr)?.[1] ?? '[]') as string[];
+    const loaded = reportedLoaded(result.stderr);
     t.true(loaded.includes('NativeModule tls'), 'the report lists what the bundle loaded');
     t.deepEqual(UNUSED.filter((name) => loaded.includes(name)), []);
   });
@@ -103,7 +108,7 @@ async function loadedByAgent(t: ExecutionContext, node: string, task: string[] |
   await cluster.close();
   const { code, stderr } = await within(exited, 20_000, 'the revoked agent exiting');
   t.is(code, 0, stderr);
-  return JSON.parse(/LOADED (.*)$/m.exec(stderr)?.[1] ?? '[]') as string[];
+  return reportedLoaded(stderr);
 }
 
 /** What `node` loads for an empty ES module file: Node 20's loader, for one, loads `fs/promises` and with it readline. */
@@ -112,7 +117,7 @@ async function loadedByEmptyModule(t: ExecutionContext, node: string): Promise<s
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   await writeFile(join(dir, 'empty.mjs'), 'export {};\n');
   const result = await within(collectOutput(spawn(node, ['--import', REPORT_LOADED, join(dir, 'empty.mjs')], { stdio: ['ignore', 'pipe', 'pipe'] })), 15_000, 'an empty ES module');
-  return JSON.parse(/LOADED (.*)$/m.exec(result.stderr)?.[1] ?? '[]') as string[];
+  return reportedLoaded(result.stderr);
 }
 
 for (const node of [process.execPath, '/usr/bin/node']) {
