@@ -1,6 +1,7 @@
 import { CredfwdError } from './errors.ts';
 import type { AwsCredentials } from './credentials.ts';
 import type { DeliveryMode } from './protocol.ts';
+import { utcIsoString } from './utc-iso.ts';
 
 /** A process environment as Node hands it out. */
 export type Env = Record<string, string | undefined>;
@@ -176,7 +177,7 @@ export function buildWorkloadEnv(input: WorkloadEnvInput): Record<string, string
       env.AWS_SESSION_TOKEN = value.sessionToken;
       env.AWS_SECURITY_TOKEN = value.sessionToken;
     }
-    env.AWS_CREDENTIAL_EXPIRATION = expiresAt.toISOString();
+    env.AWS_CREDENTIAL_EXPIRATION = utcIsoString(expiresAt);
   } else if (input.mode === 'endpoint') {
     if (!input.endpoint) throw new Error('endpoint delivery needs an endpoint');
     env.AWS_CONTAINER_CREDENTIALS_FULL_URI = input.endpoint.url;

@@ -35,6 +35,7 @@ export { createLogger, type Logger, type LoggerOptions } from './logger.ts';
 export { parseDuration } from './duration.ts';
 export { TokenBucket, type TokenBucketOptions } from './token-bucket.ts';
 export { monotonicMs } from './monotonic-clock.ts';
+export { utcIsoString } from './utc-iso.ts';
 export { reportError, type ReportOptions } from './report-error.ts';
 export { certificatePin, presentsPin } from './certificate-pin.ts';
 export { secretsEqual } from './secrets-equal.ts';

@@ -4,6 +4,7 @@ import {
   awsCredentialsSchema,
   maskAccessKeyId,
   openJson,
+  utcIsoString,
   type AwsCredentials,
   type CredentialsPush,
   type Logger,
@@ -99,7 +100,7 @@ export class CredentialStore {
       {
         seq: stored.seq,
         accessKeyId: maskAccessKeyId(stored.value.accessKeyId),
-        expiresAt: stored.expiresAt.toISOString(),
+        expiresAt: utcIsoString(stored.expiresAt),
         refreshInSeconds: stored.refreshInSeconds,
       },
       'credentials received',

@@ -1,3 +1,4 @@
+import { utcIsoString } from '@credfwd/shared';
 import { advertisedExpiration } from './advertised-expiration.ts';
 import type { StoredCredentials } from './credential-store.ts';
 import { isoSeconds } from './loopback-http.ts';
@@ -26,5 +27,5 @@ export function imdsExpiration(held: StoredCredentials, nowMs: number, userAgent
   if (!BOTOCORE_AGENT.test(userAgent ?? '')) return isoSeconds(advertisedExpiration(held, nowMs));
   const at = advertisedExpiration(held, nowMs, BOTOCORE_REFRESH_WINDOW_SECONDS).getTime();
   // Rounded down, as isoSeconds does, so the client errs towards refreshing early.
-  return new Date(Math.floor(at / 1000) * 1000).toISOString();
+  return utcIsoString(new Date(Math.floor(at / 1000) * 1000));
 }

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
-import type { Logger } from '@credfwd/shared';
+import { utcIsoString, type Logger } from '@credfwd/shared';
 import { advertisedExpiration } from './advertised-expiration.ts';
 import { systemClock, type Clock } from './clock.ts';
 import type { StoredCredentials } from './credential-store.ts';
@@ -115,5 +115,5 @@ export function servedCredentials(held: StoredCredentials, clock: Clock = system
 
 /** ISO-8601 UTC to the second, as ECS and IMDS write Expiration; rounding down errs towards refreshing early. */
 export function isoSeconds(date: Date): string {
-  return new Date(Math.floor(date.getTime() / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+  return utcIsoString(new Date(Math.floor(date.getTime() / 1000) * 1000)).replace('.000Z', 'Z');
 }
