@@ -1,4 +1,4 @@
-import type { AgentFootprintResult, LaunchFloorResult } from './agent-footprint.ts';
+import { FOOTPRINT_IDLE_MS, type AgentFootprintResult, type LaunchFloorResult } from './agent-footprint.ts';
 import type { CoordinatorFloorsResult } from './coordinator-floors.ts';
 import { coordinatorFloorsSection } from './coordinator-floors-section.ts';
 import type { EndpointResult } from './endpoint.ts';
@@ -259,7 +259,7 @@ function footprintSection(footprint: Outcome<AgentFootprintResult>[], launchFloo
   const idleRows = values(footprint).flatMap((r) => r.idle.map((i) => {
     const over = (i.agentBytes - i.bareBytes) / MiB;
     return [i.nodeVersion, num(i.bareBytes / MiB, 1), num(i.agentBytes / MiB, 1), num(over, 1), `${num(i.agentBytes / i.bareBytes, 2)}×`, `≤ +${TARGETS.agentOverBareMiB} MiB`, verdict(over <= TARGETS.agentOverBareMiB),
-      num(i.tlsClientBytes / MiB, 1), num((i.agentBytes - i.tlsClientBytes) / MiB, 1), num(i.esmTlsClientBytes / MiB, 1), num((i.agentBytes - i.esmTlsClientBytes) / MiB, 1)];
+      num(i.tlsClientBytes / MiB, 1), num((i.agentBytes - i.tlsClientBytes) / MiB, 1), num(i.nodePartsBytes / MiB, 1), num((i.agentBytes - i.nodePartsBytes) / MiB, 1)];
   }));
   const launchRows = values(launchFloor).map((r) => {
     const ratio = r.clusterReadySeconds / r.bareNodeSeconds;
@@ -273,16 +273,17 @@ function footprintSection(footprint: Outcome<AgentFootprintResult>[], launchFloo
     'both sides together. **Idle RSS**: three one-file agents (`node credfwd-agent.mjs join`, what `credfwd agent-bundle`',
     'writes and local workers run) joined to a role cluster on moto and holding their credentials, beside three idle bare',
     '`node` started at the same moment by the same binary; all read (VmRSS)',
-    `${num(AGENT_IDLE_MS / 1000)} s after the last agent acknowledged its credentials, and each side is the median of its three (V8's memory`,
-    'reducer leaves an idle agent at one of two sizes about 1 MiB apart). The',
-    'distribution\'s Node 20 is measured too when it is installed, as older worker images carry it. A third floor, a `node`',
-    'that only holds one idle TLS connection (to a server with the coordinator\'s kind of certificate), shows what any agent',
-    'of a TLS coordinator costs before its own code; a fourth, the same connection held by an ES module (as the one file is),',
-    'adds what Node\'s ES module loader costs. **Launch**:',
+    `${num(FOOTPRINT_IDLE_MS / 1000)} s after the last agent acknowledged its credentials, once V8's memory reducer has made its last`,
+    'collection, and each side is the median of its three. The distribution\'s Node 20 is measured too when it is installed,',
+    'as older worker images carry it, side by side with this one. Two more floors, started with the agent\'s Node options,',
+    'show where the difference lies: a `node` that only holds one idle TLS connection as the agent holds its own (to a server',
+    'with the coordinator\'s kind of certificate, trusting only that certificate), what any agent of a TLS coordinator costs',
+    'before its own code; and the parts of Node the agent uses, without the agent: the same connection held by an ES module',
+    '(as the one file is) that also loads `https` (ws\'s client) and serves HTTP on loopback (the credentials endpoint). **Launch**:',
     '`launchCluster({ workers: N, credentials: null })` to every local worker joined, beside N bare `node -e 0` started at',
     'once until the last has exited; the two alternate, and each is the median of its rounds.',
     '',
-    table(['node', 'bare node idle RSS, MiB', 'agent idle RSS, MiB', 'difference, MiB', 'ratio', 'target', 'result', 'node holding one TLS connection, MiB', 'agent over it, MiB', 'the same as an ES module, MiB', 'agent over it, MiB'], idleRows),
+    table(['node', 'bare node idle RSS, MiB', 'agent idle RSS, MiB', 'difference, MiB', 'ratio', 'target', 'result', 'node holding one TLS connection, MiB', 'agent over it, MiB', 'the parts of Node the agent uses, MiB', 'agent over them, MiB'], idleRows),
     '',
     table(['workers', 'rounds', `N bare \`node -e 0\` at once, s`, 'N local workers ready, s', 'ratio', 'target', 'result'], launchRows),
     ...(bundle ? ['', `The one-file agent is **${num(bundle.bundleBytes / KiB)} KiB** (${num(bundle.bundleGzipBytes / KiB)} KiB gzipped): every dependency included, nothing else to install on a worker.`] : []),

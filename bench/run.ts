@@ -12,7 +12,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startMoto, type Moto } from '../tests/helpers/moto.ts';
 import { startStsCounter, type StsCounter } from '../tests/helpers/sts-counter.ts';
-import { runAgentFootprint, runLaunchFloor } from './agent-footprint.ts';
+import { FOOTPRINT_IDLE_MS, runAgentFootprint, runLaunchFloor } from './agent-footprint.ts';
 import { runCoordinatorFloors, type CoordinatorFloorsSize } from './coordinator-floors.ts';
 import { runEndpoint, type EndpointLoad } from './endpoint.ts';
 import { runImdsEndpoint } from './imds-endpoint.ts';
@@ -213,7 +213,7 @@ async function main(): Promise<number> {
     if (runs('imds')) results.imds.push(await attempt('instance metadata endpoint load', () => runImdsEndpoint(moto!, plan.endpoint)));
     for (const workers of plan.launchWorkers.filter(() => runs('launch'))) results.launch.push(await attempt(`launch, ${workers} workers`, () => runLaunch(workers)));
     if (runs('footprint')) {
-      results.agentFootprint.push(await attempt('agent idle footprint', () => runAgentFootprint(AGENT_IDLE_MS)));
+      results.agentFootprint.push(await attempt('agent idle footprint', () => runAgentFootprint(FOOTPRINT_IDLE_MS)));
       const { workers, rounds } = plan.launchFloor;
       results.launchFloor.push(await attempt(`launch against bare node, ${workers} workers`, () => runLaunchFloor(workers, rounds)));
     }
