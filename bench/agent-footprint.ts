@@ -138,10 +138,11 @@ export async function runAgentFootprint(idleMs: number): Promise<AgentFootprintR
   const port = (server.address() as AddressInfo).port;
   // A .mjs file, loaded the way the agent's is; the bundle's banner gives it require().
   const scratch = mkdtempSync(join(tmpdir(), 'credfwd-bench-'));
+  const tlsClient = tlsClientScript(port, cert);
   const nodeParts = join(scratch, 'node-parts.mjs');
-  writeFileSync(nodeParts, `${AGENT_BUNDLE_BANNER}\n${tlsClientScript(port, cert)}\n${NODE_PARTS_SCRIPT}\n`);
+  writeFileSync(nodeParts, `${AGENT_BUNDLE_BANNER}\n${tlsClient}\n${NODE_PARTS_SCRIPT}\n`);
   try {
-    const idle = await Promise.all(nodes().map((node) => idleFootprint(node, idleMs, { tlsClient: tlsClientScript(port, cert), nodeParts })));
+    const idle = await Promise.all(nodes().map((node) => idleFootprint(node, idleMs, { tlsClient, nodeParts })));
     const bundle = readFileSync(AGENT.file);
     return { idle, bundleBytes: bundle.length, bundleGzipBytes: gzipSync(bundle).length };
   } finally {
