@@ -42,6 +42,12 @@ function exportNames(name: string, functionsOnly = false): string[] {
   return Object.getOwnPropertyNames(real).filter((key) => /^[A-Za-z_$][\w$]*$/.test(key) && key !== 'default' && (!functionsOnly || (typeof real[key] === 'function' && /^[a-z]/.test(key))));
 }
 
+/** A stand-in's `load()`: requires the module `specifier` names on its first call, and hands back the same module after. */
+function loadOnFirstUse(specifier: string): string {
+  return `let builtin;
+const load = () => (builtin ??= require(${specifier}));`;
+}
+
 /**
  * What the bundle's own code imports in place of a Node module: an ES module
  * with one export per name, each read when the bundle starts (or a function
@@ -61,8 +67,7 @@ function importedBuiltin(name: string): string {
   // A module loaded on first use lends only functions to call, which a stand-in can defer: importing anything else from it fails the build.
   const names = exportNames(name, lazy);
   const head = lazy
-    ? `let builtin;
-const load = () => (builtin ??= require(${specifier}));
+    ? `${loadOnFirstUse(specifier)}
 const pick = (key) => (...args) => load()[key](...args);`
     : `const builtin = require(${specifier});
 const pick = (key) => builtin[key];
@@ -74,8 +79,7 @@ export default builtin;`;
 function requiredBuiltin(name: string): string {
   const specifier = JSON.stringify(`node:${name}`);
   const callable = typeof requireAtBuild(`node:${name}`) === 'function';
-  return `let builtin;
-const load = () => (builtin ??= require(${specifier}));
+  return `${loadOnFirstUse(specifier)}
 ${callable ? 'module.exports = (...args) => load()(...args);' : ''}
 for (const key of ${JSON.stringify(exportNames(name))}) if (!Object.hasOwn(module.exports, key)) Object.defineProperty(module.exports, key, { get: () => load()[key], enumerable: true });`;
 }
