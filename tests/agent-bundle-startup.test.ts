@@ -23,12 +23,16 @@ function reportedLoaded(stderr: string): string[] {
   return JSON.parse(/LOADED (.*)$/m.exec(stderr)?.[1] ?? '[]') as string[];
 }
 
+/** Runs `node ARGS` with REPORT_LOADED preloaded; `loaded` is what it reported. */
+async function runReportingLoaded(node: string, args: string[], label: string): Promise<ProcessResult & { loaded: string[] }> {
+  const result = await within(collectOutput(spawn(node, ['--import', REPORT_LOADED, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })), 15_000, label);
+  return { ...result, loaded: reportedLoaded(result.stderr) };
+}
+
 for (const node of [process.execPath, '/usr/bin/node']) {
   test(`the one-file agent requires Node's modules instead of importing them, so their unused parts stay unloaded (${node})`, async (t) => {
-    const child = spawn(node, ['--import', REPORT_LOADED, BUNDLE, '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const result = await within(collectOutput(child), 15_000, 'credfwd-agent --help');
-    t.is(result.code, 0, result.stderr);
-    const loaded = reportedLoaded(result.stderr);
+    const { code, stderr, loaded } = await runReportingLoaded(node, [BUNDLE, '--help'], 'credfwd-agent --help');
+    t.is(code, 0, stderr);
     t.true(loaded.includes('NativeModule tls'), 'the report lists what the bundle loaded');
     t.deepEqual(UNUSED.filter((name) => loaded.includes(name)), []);
   });
@@ -116,8 +120,7 @@ async function loadedByEmptyModule(t: ExecutionContext, node: string): Promise<s
   const dir = await mkdtemp(join(tmpdir(), 'credfwd-empty-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   await writeFile(join(dir, 'empty.mjs'), 'export {};\n');
-  const result = await within(collectOutput(spawn(node, ['--import', REPORT_LOADED, join(dir, 'empty.mjs')], { stdio: ['ignore', 'pipe', 'pipe'] })), 15_000, 'an empty ES module');
-  return reportedLoaded(result.stderr);
+  return (await runReportingLoaded(node, [join(dir, 'empty.mjs')], 'an empty ES module')).loaded;
 }
 
 for (const node of [process.execPath, '/usr/bin/node']) {
